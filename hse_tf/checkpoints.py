@@ -1,0 +1,67 @@
+"""Per-epoch checkpoints: model weights, optimizer state and progress, written atomically.
+
+Layout: RUN_DIR/ckpt-EEEE/{model.weights.h5, optimizer.npz, state.json} and RUN_DIR/checkpoint.json
+naming the latest. A checkpoint folder appears whole or not at all (atomic rename), and the pointer
+is updated only after it, so a run killed at any moment resumes from the last complete epoch.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from hse_tf.data.atomic import atomic_dir, atomic_path
+
+POINTER = "checkpoint.json"
+
+
+def save(run_dir, epoch, model, state):
+    name = f"ckpt-{epoch:04d}"
+    with atomic_dir(os.path.join(run_dir, name)) as tmp:
+        model.save_weights(os.path.join(tmp, "model.weights.h5"))
+        opt = model.optimizer
+        np.savez(os.path.join(tmp, "optimizer.npz"),
+                 **{f"v{i:05d}": v.numpy() for i, v in enumerate(opt.variables)})
+        with open(os.path.join(tmp, "state.json"), "w") as f:
+            json.dump({**state, "epoch": epoch}, f, indent=1)
+    with atomic_path(os.path.join(run_dir, POINTER)) as tmp:
+        with open(tmp, "w") as f:
+            json.dump({"latest": name, "epoch": epoch}, f)
+    return os.path.join(run_dir, name)
+
+
+def latest(run_dir):
+    """Path of the latest complete checkpoint in run_dir, or None."""
+    pointer = os.path.join(run_dir, POINTER)
+    if not os.path.exists(pointer):
+        return None
+    with open(pointer) as f:
+        path = os.path.join(run_dir, json.load(f)["latest"])
+    return path if os.path.isdir(path) else None
+
+
+def resolve(path):
+    """A checkpoint folder, or a run folder (-> its latest checkpoint)."""
+    if os.path.exists(os.path.join(path, "model.weights.h5")):
+        return path
+    found = latest(path)
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint in {path} (expected {POINTER} or model.weights.h5)")
+    return found
+
+
+def restore(ckpt_dir, model, with_optimizer=True):
+    """Loads weights (and optimizer state) into a built model; returns the saved state dict."""
+    model.load_weights(os.path.join(ckpt_dir, "model.weights.h5"))
+    if with_optimizer:
+        opt = model.optimizer
+        opt.build(model.trainable_variables)
+        with np.load(os.path.join(ckpt_dir, "optimizer.npz")) as z:
+            values = [z[k] for k in sorted(z.files)]
+        if len(values) != len(opt.variables):
+            raise ValueError(f"{ckpt_dir}: optimizer state has {len(values)} variables, the model's "
+                             f"optimizer {len(opt.variables)}")
+        for var, val in zip(opt.variables, values):
+            var.assign(val)
+    with open(os.path.join(ckpt_dir, "state.json")) as f:
+        return json.load(f)

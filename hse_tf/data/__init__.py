@@ -1,0 +1,1 @@
+"""Readers for the released layouts, text processing and the tf.data pipeline."""

@@ -1,0 +1,100 @@
+"""From a run config (a dict of flag values) to datasets, vocabulary and model.
+
+train.py writes the config as RUN_DIR/run_config.json; evaluate.py and export rebuild the same
+pipeline and model from it.
+"""
+
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+
+from hse_tf.data import annotations as ann_lib
+from hse_tf.data import demo
+from hse_tf.data.errors import IssueLog
+from hse_tf.data.features import open_features
+from hse_tf.data.video_dataset import VideoDataset
+from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
+from hse_tf.data.word_vectors import load_word_vectors
+from hse_tf.models import build_model, dummy_batch
+
+LOSS_KEYS = ("margin_high", "margin_low", "gamma", "hardest_negative", "w_match_high",
+             "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat", "tau_high",
+             "tau_low", "weak_low")
+
+
+def read_annotations(cfg, split, issues):
+    """Annotations of 'train' or 'val' for the configured dataset."""
+    path = cfg[f"{split}_annotations"]
+    dataset = cfg["dataset"]
+    if dataset in ("activitynet", "demo"):
+        return ann_lib.read_activitynet_captions(path, issues, cfg.get("sort_by_time", True))
+    reader = ann_lib.READERS[dataset]
+    if dataset == "youcook2":
+        return reader(path, subset=cfg.get(f"{split}_subset"), issues=issues)
+    return reader(path, issues=issues)
+
+
+def prepare_demo(cfg):
+    """The demo dataset is written on first use; its paths fill in unset flags."""
+    if cfg["dataset"] != "demo":
+        return cfg
+    out = demo.ensure(cfg["demo_dir"])
+    defaults = {"train_annotations": os.path.join(out, "train.json"),
+                "val_annotations": os.path.join(out, "val_1.json"),
+                "features": os.path.join(out, "c3d_features.hdf5"),
+                "feature_layout": "c3d_hdf5",
+                "word_vectors": os.path.join(out, "glove_demo.txt")}
+    return {**cfg, **{k: v for k, v in defaults.items() if not cfg.get(k)}}
+
+
+def make_split(cfg, split, vocab, issues=None):
+    issues = issues or IssueLog(cfg.get("on_bad_input", "error"))
+    anns = read_annotations(cfg, split, issues)
+    store = open_features(cfg["feature_layout"], cfg["features"], cfg.get("feature_dim") or None)
+    return VideoDataset(anns, store, vocab, issues, cfg.get("max_frames", 80), name=split)
+
+
+def build_vocab(cfg, issues):
+    anns = read_annotations(cfg, "train", issues)
+    return Vocabulary.build([s for a in anns for s in a.sentences], cfg.get("min_word_count", 1))
+
+
+def word_vector_matrix(cfg, vocab, train_sentences=()):
+    """GloVe-initialised embedding matrix; logs vocabulary and token coverage."""
+    words, vectors = load_word_vectors(cfg["word_vectors"], keep=set(vocab.words))
+    matrix, coverage = embedding_matrix(vocab, (words, vectors), seed=cfg.get("seed", 0))
+    tokens = token_coverage(vocab, words, train_sentences) if train_sentences else float("nan")
+    logging.info("word vectors %s: %d-d, vocabulary coverage %.1f%% of %d words, token coverage "
+                 "%.1f%%", cfg["word_vectors"], matrix.shape[1], 100 * coverage, len(vocab) - 2,
+                 100 * tokens)
+    return matrix, coverage
+
+
+def model_from_config(cfg, feature_dim, vocab_size, word_dim):
+    loss = {k: cfg[k] for k in LOSS_KEYS if k in cfg}
+    model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim, vocab_size=vocab_size,
+                        word_dim=word_dim, hidden=cfg.get("hidden", 1024),
+                        flat_context=cfg.get("flat_context", True), loss=loss)
+    model(dummy_batch(feature_dim))  # creates the weights
+    return model
+
+
+def load_run(path):
+    """(cfg, vocab, model with the checkpoint's weights, ckpt_dir) from a run or checkpoint folder."""
+    from hse_tf import checkpoints
+    ckpt = checkpoints.resolve(path)
+    run_dir = os.path.dirname(os.path.abspath(ckpt))
+    with open(os.path.join(run_dir, "run_config.json")) as f:
+        cfg = json.load(f)
+    vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
+    model = model_from_config(cfg, cfg["feature_dim"], len(vocab), cfg["word_dim"])
+    checkpoints.restore(ckpt, model, with_optimizer=False)
+    return cfg, vocab, model, ckpt
+
+
+def set_seeds(seed):
+    keras.utils.set_random_seed(seed)
+    np.random.seed(seed)

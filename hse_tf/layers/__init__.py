@@ -1,0 +1,5 @@
+"""Reusable Keras layers: the GRU encoder/decoder stack and ragged-to-padded helpers."""
+
+from hse_tf.layers.sequence_decoder import SequenceDecoder
+from hse_tf.layers.sequence_encoder import SequenceEncoder
+from hse_tf.layers.ragged import pad_rows, segment_ids

@@ -1,0 +1,18 @@
+"""Values + lengths <-> padded tensors, inside the graph (Keras RNNs reject RaggedTensors)."""
+
+import tensorflow as tf
+
+
+def pad_rows(values, lengths):
+    """values [sum(lengths), ...] -> padded [len(lengths), max(lengths), ...] (zeros after)."""
+    return tf.RaggedTensor.from_row_lengths(values, tf.cast(lengths, tf.int64)).to_tensor()
+
+
+def segment_ids(lengths):
+    """[2, 3] -> [0, 0, 1, 1, 1]: which row each value belongs to."""
+    lengths = tf.cast(lengths, tf.int32)
+    return tf.repeat(tf.range(tf.shape(lengths)[0]), lengths)
+
+
+def length_mask(lengths, maxlen):
+    return tf.sequence_mask(lengths, maxlen)

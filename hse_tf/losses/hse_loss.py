@@ -1,0 +1,76 @@
+"""The total HSE objective (Eq. 11) as a Keras layer, every term switchable and reported."""
+
+import keras
+import tensorflow as tf
+
+from hse_tf.losses import ranking, reconstruction
+
+
+@keras.saving.register_keras_serializable(package="hse_tf")
+class HSELoss(keras.layers.Layer):
+    """Combines match, cluster, flat-context and reconstruction terms.
+
+    call(video_out, text_out) takes the towers' output dicts (see HSEModel) and returns a dict of
+    the weighted terms plus 'loss', their sum. A weight of 0 removes a term (and its work).
+    """
+
+    def __init__(self, margin_high=0.2, margin_low=0.2, gamma=0.2, hardest_negative=False,
+                 w_match_high=1.0, w_match_low=1.0, w_cluster_high=1.0, w_cluster_low=1.0,
+                 w_match_flat=1.0, tau_high=5e-4, tau_low=1e-4, weak_low=False, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # GRU outputs carry Keras masks; the loss ignores them
+        self.margin_high, self.margin_low, self.gamma = margin_high, margin_low, gamma
+        self.hardest_negative = hardest_negative
+        self.w_match_high, self.w_match_low = w_match_high, w_match_low
+        self.w_cluster_high, self.w_cluster_low = w_cluster_high, w_cluster_low
+        self.w_match_flat = w_match_flat
+        self.tau_high, self.tau_low = tau_high, tau_low
+        self.weak_low = weak_low
+
+    def call(self, video_out, text_out, clip_counts=None, sentence_counts=None):
+        hard = self.hardest_negative
+        v, p = video_out["video"], text_out["paragraph"]
+        terms = {}
+        if self.w_match_high:
+            terms["match_high"] = self.w_match_high * ranking.match_loss(v, p, self.margin_high, hard)
+        if self.w_cluster_high:
+            terms["cluster_high"] = self.w_cluster_high * ranking.cluster_loss(v, p, self.gamma, hard)
+        if "clips" in video_out and "sentences" in text_out:
+            c, s = video_out["clips"], text_out["sentences"]
+            if self.w_match_low:
+                if self.weak_low:
+                    low = ranking.weak_match_loss(c, s, clip_counts, sentence_counts,
+                                                  self.margin_low, hard)
+                else:
+                    low = ranking.match_loss(c, s, self.margin_low, hard)
+                terms["match_low"] = self.w_match_low * low
+            # Clip-clip / sentence-sentence clustering needs no pairing, so it stays in weak mode.
+            if self.w_cluster_low:
+                terms["cluster_low"] = self.w_cluster_low * ranking.cluster_loss(
+                    c, s, self.gamma, hard)
+        if self.w_match_flat and "flat" in video_out and "flat" in text_out:
+            terms["match_flat"] = self.w_match_flat * ranking.match_loss(
+                video_out["flat"], text_out["flat"], self.margin_high, hard)
+        b = tf.shape(v)[0]
+        if self.tau_high and "recon_high" in video_out:
+            terms["recon_high"] = self.tau_high * (
+                reconstruction.vector_reconstruction(video_out["recon_high"], video_out["clips"], b)
+                + reconstruction.vector_reconstruction(text_out["recon_high"],
+                                                       text_out["sentences"], b))
+        if self.tau_low and "recon_low" in video_out:
+            terms["recon_low"] = self.tau_low * (
+                reconstruction.sequence_reconstruction(
+                    video_out["recon_low"], video_out["frames_padded"],
+                    video_out["frame_lengths"], b)
+                + reconstruction.sequence_reconstruction(
+                    text_out["recon_low"], text_out["words_padded"], text_out["word_lengths"], b))
+        terms["loss"] = tf.add_n(list(terms.values()))
+        return terms
+
+    def get_config(self):
+        return {**super().get_config(), "margin_high": self.margin_high,
+                "margin_low": self.margin_low, "gamma": self.gamma,
+                "hardest_negative": self.hardest_negative, "w_match_high": self.w_match_high,
+                "w_match_low": self.w_match_low, "w_cluster_high": self.w_cluster_high,
+                "w_cluster_low": self.w_cluster_low, "w_match_flat": self.w_match_flat,
+                "tau_high": self.tau_high, "tau_low": self.tau_low, "weak_low": self.weak_low}

@@ -1,0 +1,58 @@
+"""Retrieval metric maths: similarity matrix + ground truth in, ranks and recalls out. No I/O.
+
+Ties are ranked pessimistically: rank = number of gallery items scoring >= the true item (itself
+included), so a degenerate model whose scores are all equal gets the worst rank, never the best.
+"""
+
+import numpy as np
+
+
+def ranks_from_similarity(sim, ground_truth=None):
+    """sim [Q, G]; ground_truth [Q] gallery index of each query's true item (default: diagonal).
+
+    Returns int ranks [Q], 1-based.
+    """
+    sim = np.asarray(sim)
+    if sim.ndim != 2:
+        raise ValueError(f"similarity matrix must be 2-D, got shape {sim.shape}")
+    q = sim.shape[0]
+    gt = np.arange(q) if ground_truth is None else np.asarray(ground_truth)
+    if gt.shape != (q,):
+        raise ValueError(f"ground truth must have shape ({q},), got {gt.shape}")
+    if q and (gt.min() < 0 or gt.max() >= sim.shape[1]):
+        raise ValueError("ground-truth index out of the gallery's range")
+    true = sim[np.arange(q), gt]
+    return (sim >= true[:, None]).sum(axis=1)
+
+
+def chunked_ranks(queries, gallery, ground_truth=None, chunk=1024):
+    """Ranks for queries [Q, D] against gallery [G, D] (dot products, i.e. cosine when both are
+    L2-normalised), a chunk of queries at a time so a 17k x 17k matrix never sits in memory."""
+    q = len(queries)
+    gt = np.arange(q) if ground_truth is None else np.asarray(ground_truth)
+    out = np.empty(q, np.int64)
+    for s in range(0, q, chunk):
+        sim = queries[s:s + chunk] @ gallery.T
+        out[s:s + chunk] = ranks_from_similarity(sim, gt[s:s + chunk])
+    return out
+
+
+def recall_metrics(ranks, ks=(1, 5, 50)):
+    """{'R@k': percent of queries with rank <= k, 'MR': median rank, 'MnR': mean rank}."""
+    ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        raise ValueError("no queries")
+    out = {f"R@{k}": float(100.0 * np.mean(ranks <= k)) for k in ks}
+    out["MR"] = float(np.median(ranks))
+    out["MnR"] = float(np.mean(ranks))
+    return out
+
+
+def bidirectional_retrieval(video, text, ks=(1, 5, 50), chunk=1024):
+    """Paragraph->video and video->paragraph metrics for paired rows of video [N, H], text [N, H]."""
+    video = np.asarray(video, np.float32)
+    text = np.asarray(text, np.float32)
+    if video.shape != text.shape:
+        raise ValueError(f"video {video.shape} and text {text.shape} embeddings must pair up")
+    return {"p2v": recall_metrics(chunked_ranks(text, video, chunk=chunk), ks),
+            "v2p": recall_metrics(chunked_ranks(video, text, chunk=chunk), ks)}

@@ -1,0 +1,112 @@
+"""The HSE task model: two towers, the combined loss, and the custom train/test steps."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hse_tf.losses import HSELoss
+from hse_tf.losses.ranking import l2_normalize
+from hse_tf.models.text_encoder import TextEncoder
+from hse_tf.models.video_encoder import VideoEncoder
+
+TERMS = ("match_high", "cluster_high", "match_low", "cluster_low", "match_flat", "recon_high",
+         "recon_low")
+
+
+@keras.saving.register_keras_serializable(package="hse_tf")
+class HSEModel(keras.Model):
+    """Hierarchical Sequence Embedding (or, with hierarchical=False, the FSE baseline).
+
+    `call` returns L2-normalised embeddings ('video', 'paragraph', and for HSE 'clips',
+    'sentences'); `train_step` / `test_step` compute the HSE objective and report each term.
+    """
+
+    def __init__(self, feature_dim, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
+                 flat_context=True, loss=None, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim, self.vocab_size, self.word_dim = feature_dim, vocab_size, word_dim
+        self.hidden, self.hierarchical, self.flat_context = hidden, hierarchical, flat_context
+        self.loss_config = dict(loss or {})
+        self.loss_layer = HSELoss(**self.loss_config, name="hse_loss")
+        reconstruct = bool(self.loss_layer.tau_high or self.loss_layer.tau_low) and hierarchical
+        self.video_tower = VideoEncoder(feature_dim, hidden, hierarchical, flat_context,
+                                        reconstruct, name="video_tower")
+        self.text_tower = TextEncoder(vocab_size, word_dim, hidden, hierarchical, flat_context,
+                                      reconstruct, name="text_tower")
+        self.term_names = ["loss"] + [t for t in TERMS if self._has_term(t)]
+        self.trackers = {t: keras.metrics.Mean(name=t) for t in self.term_names}
+
+    def _has_term(self, term):
+        cfg = self.loss_layer
+        weight = {"match_high": cfg.w_match_high, "cluster_high": cfg.w_cluster_high,
+                  "match_low": cfg.w_match_low, "cluster_low": cfg.w_cluster_low,
+                  "match_flat": cfg.w_match_flat, "recon_high": cfg.tau_high,
+                  "recon_low": cfg.tau_low}[term]
+        if not weight:
+            return False
+        if term in ("match_high", "cluster_high"):
+            return True
+        if term == "match_flat":
+            return self.hierarchical and self.flat_context
+        return self.hierarchical
+
+    def call(self, inputs, training=False):
+        v = self.video_tower(inputs, training=training)
+        t = self.text_tower(inputs, training=training)
+        out = {"video": l2_normalize(v["video"]), "paragraph": l2_normalize(t["paragraph"])}
+        if "clips" in v:
+            out["clips"] = l2_normalize(v["clips"])
+            out["sentences"] = l2_normalize(t["sentences"])
+        return out
+
+    def loss_terms(self, data, training=False):
+        v = self.video_tower(data, training=training)
+        t = self.text_tower(data, training=training)
+        return self.loss_layer(v, t, data["clip_counts"], data["sentence_counts"])
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(data, training=True)
+            # Each replica sees its own sub-batch; the optimizer sums replicas' gradients.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = terms["loss"] / replicas
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        self.optimizer.apply_gradients(pairs)
+        return self._track(terms)
+
+    def test_step(self, data):
+        return self._track(self.loss_terms(data, training=False))
+
+    def _track(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        return {**super().get_config(), "feature_dim": self.feature_dim,
+                "vocab_size": self.vocab_size, "word_dim": self.word_dim, "hidden": self.hidden,
+                "hierarchical": self.hierarchical, "flat_context": self.flat_context,
+                "loss": self.loss_config}
+
+
+def dummy_batch(feature_dim, clips=(2, 1), frames=3, words=4):
+    """A tiny valid batch, to build a model's weights before loading them."""
+    m = sum(clips)
+    b = len(clips)
+    return {
+        "frames": np.zeros((m * frames, feature_dim), np.float32),
+        "frame_lengths": np.full((m,), frames, np.int32),
+        "clip_counts": np.asarray(clips, np.int32),
+        "flat_frames": np.zeros((b * frames, feature_dim), np.float32),
+        "flat_lengths": np.full((b,), frames, np.int32),
+        "words": np.full((m * words,), 2, np.int32),
+        "word_lengths": np.full((m,), words, np.int32),
+        "sentence_counts": np.asarray(clips, np.int32),
+        "index": np.arange(b, dtype=np.int32),
+    }

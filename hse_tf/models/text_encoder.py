@@ -1,0 +1,65 @@
+"""The text tower: words -> sentences -> paragraph (HSE), or words -> paragraph (FSE)."""
+
+import keras
+import tensorflow as tf
+
+from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows, segment_ids
+
+
+@keras.saving.register_keras_serializable(package="hse_tf")
+class TextEncoder(keras.Model):
+    """call(batch dict) -> dict of unnormalised embeddings.
+
+    Inputs: words [W] int ids (0 = padding, 1 = UNK), word_lengths [S], sentence_counts [B].
+    Outputs: 'paragraph' [B, H]; HSE adds 'sentences' [S, H], 'flat' [B, H] (flat context: the
+    sentence GRU over the whole paragraph), and reconstruction outputs like the video tower.
+    Word vectors are fine-tuned; set them from GloVe with `set_word_vectors`.
+    """
+
+    def __init__(self, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
+                 flat_context=True, reconstruct=False, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.word_dim, self.hidden = vocab_size, word_dim, hidden
+        self.hierarchical, self.flat_context = hierarchical, flat_context
+        self.reconstruct = reconstruct and hierarchical
+        self.embedding = keras.layers.Embedding(vocab_size, word_dim, name="word_embedding")
+        self.sentence_encoder = SequenceEncoder(hidden, name="sentence_encoder")
+        if hierarchical:
+            self.paragraph_encoder = SequenceEncoder(hidden, name="paragraph_encoder")
+        if self.reconstruct:
+            self.paragraph_decoder = SequenceDecoder(hidden, name="paragraph_decoder")
+            self.sentence_decoder = SequenceDecoder(word_dim, name="sentence_decoder")
+
+    def set_word_vectors(self, matrix):
+        if not self.embedding.built:
+            self.embedding.build((None,))
+        self.embedding.embeddings.assign(matrix)
+
+    def call(self, inputs, training=None):
+        words, word_lengths = inputs["words"], inputs["word_lengths"]
+        sentence_counts = inputs["sentence_counts"]
+        vectors = self.embedding(words)
+        para_lengths = tf.math.segment_sum(word_lengths, segment_ids(sentence_counts))
+        if not self.hierarchical:
+            return {"paragraph": self.sentence_encoder(pad_rows(vectors, para_lengths),
+                                                       para_lengths)}
+        padded = pad_rows(vectors, word_lengths)
+        sentences = self.sentence_encoder(padded, word_lengths)
+        out = {"sentences": sentences}
+        flat = None
+        if self.flat_context:
+            flat = self.sentence_encoder(pad_rows(vectors, para_lengths), para_lengths)
+            out["flat"] = flat
+        out["paragraph"] = self.paragraph_encoder(pad_rows(sentences, sentence_counts),
+                                                  sentence_counts, initial_state=flat)
+        if self.reconstruct:
+            high = self.paragraph_decoder(out["paragraph"], sentence_counts)
+            recon = tf.boolean_mask(high, tf.sequence_mask(sentence_counts, tf.shape(high)[1]))
+            out.update(recon_high=recon, recon_low=self.sentence_decoder(recon, word_lengths),
+                       words_padded=padded, word_lengths=word_lengths)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "word_dim": self.word_dim,
+                "hidden": self.hidden, "hierarchical": self.hierarchical,
+                "flat_context": self.flat_context, "reconstruct": self.reconstruct}

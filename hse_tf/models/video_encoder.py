@@ -1,0 +1,66 @@
+"""The video tower: frames -> clips -> video (HSE), or frames -> video (FSE)."""
+
+import keras
+import tensorflow as tf
+
+from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows
+
+
+@keras.saving.register_keras_serializable(package="hse_tf")
+class VideoEncoder(keras.Model):
+    """call(batch dict) -> dict of unnormalised embeddings.
+
+    Inputs (see hse_tf.data.pipeline): frames [F, D], frame_lengths [M], clip_counts [B],
+    flat_frames [G, D], flat_lengths [B].
+    Outputs: 'video' [B, H]; HSE adds 'clips' [M, H] and, with flat context, 'flat' [B, H];
+    with reconstruction, 'recon_high' [M, H], 'recon_low' [M, T, D] and their targets.
+
+    The clip GRU (ENC_v1) runs once over the real clips of the whole batch plus the whole-video
+    flat sequences (same weights, one padded call): never over padding clips.
+    """
+
+    def __init__(self, feature_dim, hidden=1024, hierarchical=True, flat_context=True,
+                 reconstruct=False, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim, self.hidden = feature_dim, hidden
+        self.hierarchical, self.flat_context = hierarchical, flat_context
+        self.reconstruct = reconstruct and hierarchical
+        self.clip_encoder = SequenceEncoder(hidden, name="clip_encoder")
+        if hierarchical:
+            self.video_encoder = SequenceEncoder(hidden, name="video_encoder")
+        if self.reconstruct:
+            self.video_decoder = SequenceDecoder(hidden, name="video_decoder")
+            self.clip_decoder = SequenceDecoder(feature_dim, name="clip_decoder")
+
+    def call(self, inputs, training=None):
+        flat_frames, flat_lengths = inputs["flat_frames"], inputs["flat_lengths"]
+        if not self.hierarchical:
+            return {"video": self.clip_encoder(pad_rows(flat_frames, flat_lengths), flat_lengths)}
+        frames, frame_lengths = inputs["frames"], inputs["frame_lengths"]
+        clip_counts = inputs["clip_counts"]
+        m = tf.shape(frame_lengths)[0]
+        if self.flat_context:
+            values = tf.concat([frames, flat_frames], axis=0)
+            lengths = tf.concat([frame_lengths, flat_lengths], axis=0)
+        else:
+            values, lengths = frames, frame_lengths
+        padded = pad_rows(values, lengths)
+        low = self.clip_encoder(padded, lengths)
+        clips = low[:m]
+        flat = low[m:] if self.flat_context else None
+        video = self.video_encoder(pad_rows(clips, clip_counts), clip_counts, initial_state=flat)
+        out = {"video": video, "clips": clips}
+        if flat is not None:
+            out["flat"] = flat
+        if self.reconstruct:
+            high = self.video_decoder(video, clip_counts)  # [B, C, H]
+            recon_clips = tf.boolean_mask(high, tf.sequence_mask(clip_counts, tf.shape(high)[1]))
+            out.update(recon_high=recon_clips,
+                       recon_low=self.clip_decoder(recon_clips, frame_lengths),
+                       frames_padded=padded[:m], frame_lengths=frame_lengths)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "feature_dim": self.feature_dim, "hidden": self.hidden,
+                "hierarchical": self.hierarchical, "flat_context": self.flat_context,
+                "reconstruct": self.reconstruct}

@@ -1,0 +1,203 @@
+"""Trains HSE / FSE:  python -m hse_tf.train --flagfile=configs/anet.flags
+
+Writes to --run_dir: run_config.json, vocab.txt, ckpt-EEEE/ per epoch (atomic), checkpoint.json,
+results.json (final validation metrics) and TensorBoard logs under logs/ (loss terms, learning rate,
+R@K per epoch, hyperparameters, and an Embedding Projector view of the validation videos).
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+# Data.
+flags.DEFINE_enum("dataset", "activitynet", ["activitynet", "didemo", "youcook2", "demo"],
+                  "Annotation layout ('demo' writes and uses the built-in demo dataset).")
+flags.DEFINE_string("train_annotations", None, "Training annotation file.")
+flags.DEFINE_string("val_annotations", None, "Validation annotation file.")
+flags.DEFINE_string("train_subset", "training", "YouCook2 subset used for training.")
+flags.DEFINE_string("val_subset", "validation", "YouCook2 subset used for validation.")
+flags.DEFINE_string("features", None, "Feature file or folder.")
+flags.DEFINE_enum("feature_layout", "c3d_hdf5", ["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"],
+                  "Layout of --features.")
+flags.DEFINE_integer("feature_dim", 0, "Expected feature dimension (0: read from the file).")
+flags.DEFINE_string("word_vectors", None, "GloVe .txt or {words, vectors} .npz.")
+flags.DEFINE_integer("min_word_count", 1, "Words seen fewer times in training map to UNK.")
+flags.DEFINE_integer("max_frames", 80, "Clips and flat videos longer than this are subsampled.")
+flags.DEFINE_enum("on_bad_input", "error", ["error", "skip"],
+                  "Bad videos/sentences: stop with an error, or skip and count them.")
+flags.DEFINE_bool("sort_by_time", True, "Put each video's (segment, sentence) pairs in time order.")
+flags.DEFINE_string("demo_dir", "data/demo", "Where --dataset=demo writes its files.")
+flags.DEFINE_string("action_labels", None, "Optional TSP CSV: action labels for the projector.")
+# Model.
+flags.DEFINE_enum("model", "hse", ["hse", "fse"], "Model from the registry.")
+flags.DEFINE_integer("hidden", 1024, "GRU hidden size of every encoder.")
+flags.DEFINE_bool("flat_context", True, "Flat embeddings as the high-level GRUs' initial state "
+                  "(and their own match loss).")
+# Losses.
+flags.DEFINE_float("margin_high", 0.2, "alpha: video/paragraph match margin.")
+flags.DEFINE_float("margin_low", 0.2, "beta: clip/sentence match margin.")
+flags.DEFINE_float("gamma", 0.2, "Cluster-loss margin.")
+flags.DEFINE_bool("hardest_negative", False, "Hardest negative (max) instead of the sum.")
+flags.DEFINE_float("w_match_high", 1.0, "Weight of the high-level match loss (0: off).")
+flags.DEFINE_float("w_match_low", 1.0, "Weight of the low-level match loss (0: off).")
+flags.DEFINE_float("w_cluster_high", 1.0, "Weight of the high-level cluster loss (0: off).")
+flags.DEFINE_float("w_cluster_low", 1.0, "Weight of the low-level cluster loss (0: off).")
+flags.DEFINE_float("w_match_flat", 1.0, "Weight of the flat-context match loss (0: off).")
+flags.DEFINE_float("tau_high", 5e-4, "Reconstruction weight, clip/sentence level (0: off).")
+flags.DEFINE_float("tau_low", 1e-4, "Reconstruction weight, frame/word level (0: off).")
+flags.DEFINE_bool("weak_low", False, "Weak correspondence: block-mean low-level match.")
+# Training.
+flags.DEFINE_integer("epochs", 15, "Epochs.")
+flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).")
+flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
+flags.DEFINE_integer("lr_decay_every", 10, "Epochs between learning-rate decays.")
+flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
+flags.DEFINE_float("clipnorm", 0.0, "Gradient clipping by norm (0: off, the paper's setting).")
+flags.DEFINE_integer("seed", 0, "Random seed (init, shuffling).")
+flags.DEFINE_bool("deterministic", False, "Deterministic ops (slower; exact reruns).")
+flags.DEFINE_string("run_dir", "runs/default", "Output folder.")
+flags.DEFINE_bool("resume", False, "Continue from the latest checkpoint in --run_dir.")
+flags.DEFINE_integer("eval_every", 1, "Validation retrieval every N epochs (0: only at the end).")
+flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for evaluation.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+flags.DEFINE_integer("projector_max", 2000, "Validation videos in the Embedding Projector (0: off).")
+flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+
+CONFIG_FLAGS = [
+    "dataset", "train_annotations", "val_annotations", "train_subset", "val_subset", "features",
+    "feature_layout", "feature_dim", "word_vectors", "min_word_count", "max_frames", "on_bad_input",
+    "sort_by_time", "demo_dir", "action_labels", "model", "hidden", "flat_context", "margin_high",
+    "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
+    "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
+    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "seed", "eval_every"]
+
+
+def config_from_flags():
+    return {name: FLAGS[name].value for name in CONFIG_FLAGS}
+
+
+def make_strategy(name):
+    import tensorflow as tf
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, deterministic=False,
+          eval_batch_size=64, projector_max=2000):
+    """Runs training; returns the final validation metrics (or {} without a validation split)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from hse_tf import checkpoints, experiment
+    from hse_tf.data.atomic import atomic_path
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.pipeline import EpochOrder, make_dataset
+    from hse_tf.data.vocabulary import Vocabulary
+    from hse_tf.optim import make_optimizer
+    from hse_tf.train_callbacks import TrainMonitor
+
+    os.makedirs(run_dir, exist_ok=True)
+    last = checkpoints.latest(run_dir) if resume else None
+    if last is not None:
+        with open(os.path.join(run_dir, "run_config.json")) as f:
+            saved = json.load(f)
+        cfg = {**saved, "epochs": cfg["epochs"]}
+        vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
+        logging.info("Resuming from %s", last)
+    else:
+        cfg = experiment.prepare_demo(cfg)
+    experiment.set_seeds(cfg["seed"])
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    issues = IssueLog(cfg["on_bad_input"])
+    if last is None:
+        vocab = experiment.build_vocab(cfg, issues)
+    train_split = experiment.make_split(cfg, "train", vocab, issues)
+    val_split = (experiment.make_split(cfg, "val", vocab, IssueLog(cfg["on_bad_input"]))
+                 if cfg.get("val_annotations") else None)
+    feature_dim = train_split.features(0).shape[1]
+    logging.info("train: %d videos, %d sentences; val: %s videos; vocabulary %d words; features "
+                 "%d-d", len(train_split), sum(len(a.sentences) for a in train_split.annotations),
+                 len(val_split) if val_split else 0, len(vocab), feature_dim)
+
+    strategy = make_strategy(strategy_name)
+    replicas = strategy.num_replicas_in_sync
+    if cfg["batch_size"] % replicas:
+        raise ValueError(f"batch_size {cfg['batch_size']} must divide by {replicas} replicas")
+    per_replica = cfg["batch_size"] // replicas
+    order = EpochOrder(len(train_split), True, cfg["seed"])
+    if replicas == 1:
+        dataset, _ = make_dataset(train_split, per_replica, shuffle=True, seed=cfg["seed"],
+                                  drop_remainder=True, feature_dim=feature_dim, order=order)
+    else:
+        def per_replica_input(ctx):
+            ds, _ = make_dataset(train_split, per_replica, drop_remainder=True,
+                                 feature_dim=feature_dim, order=order,
+                                 shard=(ctx.input_pipeline_id, ctx.num_input_pipelines))
+            return ds
+        dataset = strategy.distribute_datasets_from_function(per_replica_input)
+    steps_per_epoch = len(train_split) // cfg["batch_size"] or 1
+
+    with strategy.scope():
+        if last is None:
+            words_matrix, _ = experiment.word_vector_matrix(
+                cfg, vocab, [s for a in train_split.annotations for s in a.sentences])
+            word_dim = words_matrix.shape[1]
+        else:
+            word_dim = cfg["word_dim"]
+        cfg = {**cfg, "feature_dim": feature_dim, "word_dim": word_dim}
+        model = experiment.model_from_config(cfg, feature_dim, len(vocab), word_dim)
+        model.compile(optimizer=make_optimizer(cfg, steps_per_epoch))
+        initial_epoch = 0
+        if last is not None:
+            state = checkpoints.restore(last, model)
+            initial_epoch = state["epoch"]
+        else:
+            model.text_tower.set_word_vectors(words_matrix)
+            vocab.save(os.path.join(run_dir, "vocab.txt"))
+            with atomic_path(os.path.join(run_dir, "run_config.json")) as tmp:
+                with open(tmp, "w") as f:
+                    json.dump(cfg, f, indent=1)
+
+    monitor = TrainMonitor(run_dir, cfg, order, val_split, feature_dim, eval_batch_size,
+                           projector_max)
+    if initial_epoch >= cfg["epochs"]:
+        logging.info("Already trained for %d epochs", initial_epoch)
+    else:
+        model.fit(dataset, epochs=cfg["epochs"], initial_epoch=initial_epoch,
+                  steps_per_epoch=steps_per_epoch if replicas > 1 else None,
+                  callbacks=[monitor], verbose=verbose)
+    if issues.counts:
+        logging.warning("Input problems (train): %s", issues.summary())
+    return monitor.final_metrics(model)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cfg = config_from_flags()
+    if cfg["dataset"] != "demo" and not FLAGS.resume:
+        missing = [k for k in ("train_annotations", "features", "word_vectors") if not cfg[k]]
+        if missing:
+            raise app.UsageError("missing flags: " + ", ".join("--" + k for k in missing))
+    results = train(cfg, FLAGS.run_dir, FLAGS.resume, FLAGS.strategy, FLAGS.verbose,
+                    FLAGS.deterministic, FLAGS.eval_batch_size, FLAGS.projector_max)
+    if results:
+        from hse_tf.evaluation import format_table
+        print(format_table(results, f"final validation retrieval ({FLAGS.run_dir})"))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    app.run(main)
