@@ -52,10 +52,11 @@ def resolve(path):
 
 def restore(ckpt_dir, model, with_optimizer=True):
     """Loads weights (and optimizer state) into a built model; returns the saved state dict."""
+    if with_optimizer:  # built first, so load_weights restores it too (the npz then confirms)
+        model.optimizer.build(model.trainable_variables)
     model.load_weights(os.path.join(ckpt_dir, "model.weights.h5"))
     if with_optimizer:
         opt = model.optimizer
-        opt.build(model.trainable_variables)
         with np.load(os.path.join(ckpt_dir, "optimizer.npz")) as z:
             values = [z[k] for k in sorted(z.files)]
         if len(values) != len(opt.variables):

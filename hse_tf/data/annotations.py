@@ -170,7 +170,7 @@ def read_tsp_labels(path):
     """ActivityNet v1.3 action segments from a TSP ground-truth CSV.
 
     Returns {video_id: [(t_start, t_end, label), ...]} with ids as in ActivityNet Captions
-    ('v_' + YouTube id).
+    ('v_' + YouTube id). Background rows (no label) are left out.
     """
     if not os.path.exists(path):
         raise DataError("label file does not exist", file=path)
@@ -183,6 +183,8 @@ def read_tsp_labels(path):
         for row in reader:
             vid = row["video-name"]
             vid = vid if vid.startswith("v_") else "v_" + vid
+            if not row["action-label"].strip():
+                continue  # background region ('temporal-region-label' = Background): no action
             try:
                 seg = (float(row["t-start"]), float(row["t-end"]), row["action-label"])
             except ValueError:

@@ -42,7 +42,7 @@ def _sentence(rng, actor, action, obj, place):
 
 
 def generate(n_train=600, n_val=200, dim=64, word_dim=50, seed=0, min_events=2, max_events=5,
-             fps=2.0):
+             fps=2.0, noise=2.0):
     """Returns (train_json, val_json, features {vid: [T, D]}, (words, vectors))."""
     rng = np.random.default_rng(seed)
 
@@ -64,18 +64,18 @@ def generate(n_train=600, n_val=200, dim=64, word_dim=50, seed=0, min_events=2, 
         for _ in range(n_ev):
             ev_actor = actor if vid_rng.random() < 0.7 else int(vid_rng.integers(len(ACTORS)))
             action, obj = int(vid_rng.integers(len(ACTIONS))), int(vid_rng.integers(len(OBJECTS)))
-            length = int(vid_rng.integers(8, 40))
+            length = int(vid_rng.integers(4, 24))
             drift = np.linspace(0, 1, length)[:, None] * vid_rng.normal(size=(1, dim)) * 0.5
             body = (p_actor[ev_actor] + p_action[action] + p_obj[obj] + p_place[place]) + drift
             stamps.append([t / fps, (t + length) / fps])
             sents.append(_sentence(vid_rng, ev_actor, action, obj, place))
             frames.append(body)
             t += length
-            gap = int(vid_rng.integers(4, 30))
+            gap = int(vid_rng.integers(10, 60))
             frames.append(np.tile(p_place[place], (gap, 1)))
             t += gap
         x = np.concatenate(frames)
-        x = np.tanh((x + vid_rng.normal(scale=0.8, size=x.shape)) @ mix * 0.5)
+        x = np.tanh((x + vid_rng.normal(scale=noise, size=x.shape)) @ mix * 0.5)
         return x.astype(np.float32), {"duration": round(len(x) / fps, 2),
                                       "timestamps": [[round(a, 2), round(b, 2)] for a, b in stamps],
                                       "sentences": sents}

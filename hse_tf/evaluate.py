@@ -1,0 +1,83 @@
+"""Evaluates a trained model:  python -m hse_tf.evaluate --checkpoint runs/demo_hse
+
+Paragraph<->video and clip<->sentence retrieval over the whole split, the incomplete-observation
+curve (Fig. 4) and uniform proposals (Table 4). Prints tables; writes everything as JSON (--out).
+"""
+
+import json
+import os
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defined only when run as a program, so importing this module beside train.py is safe."""
+    flags.DEFINE_string("checkpoint", None, "Run folder (latest checkpoint) or a ckpt-EEEE folder.")
+    flags.DEFINE_string("annotations", None, "Split to evaluate (default: the run's validation).")
+    flags.DEFINE_string("features", None, "Feature file (default: the run's).")
+    flags.DEFINE_integer("incomplete_max_k", 5, "Incomplete observation for k = 1..K (0: skip).")
+    flags.DEFINE_list("proposals", ["1", "2", "3", "4"], "Uniform proposal counts K (empty: skip).")
+    flags.DEFINE_integer("batch_size", 64, "Videos per batch.")
+    flags.DEFINE_string("out", None, "JSON output (default: CHECKPOINT/eval.json).")
+    flags.mark_flag_as_required("checkpoint")
+
+
+def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposals=(1, 2, 3, 4),
+        batch_size=64, out=None):
+    from hse_tf import evaluation, experiment
+    from hse_tf.data.atomic import atomic_path
+    from hse_tf.data.errors import IssueLog
+
+    cfg, vocab, model, ckpt = experiment.load_run(checkpoint)
+    if annotations:
+        cfg["val_annotations"] = annotations
+    if features:
+        cfg["features"] = features
+    if not cfg.get("val_annotations"):
+        raise app.UsageError("the run has no validation split: pass --annotations")
+    issues = IssueLog(cfg.get("on_bad_input", "error"))
+    split = experiment.make_split(cfg, "val", vocab, issues)
+    fn = evaluation.embed_fn(model, cfg["feature_dim"])
+    emb = evaluation.embed_split(model, split, batch_size, fn)
+    results = {"checkpoint": ckpt, "annotations": cfg["val_annotations"], "videos": len(split),
+               "retrieval": evaluation.retrieval(emb)}
+    print(evaluation.format_table(results["retrieval"], f"{len(split)} videos, {ckpt}"))
+    if incomplete_max_k and cfg.get("model", "hse") == "hse":
+        curve = evaluation.incomplete_observation(model, split, incomplete_max_k, batch_size, fn)
+        results["incomplete_observation"] = curve
+        print("\nincomplete observation (first k clips / sentences)")
+        print(f"{'k':>3}{'p2v R@1':>10}{'v2p R@1':>10}")
+        for k, m in curve.items():
+            print(f"{k:>3}{m['p2v']['R@1']:>10.1f}{m['v2p']['R@1']:>10.1f}")
+    if proposals and cfg.get("model", "hse") == "hse":
+        table = evaluation.uniform_proposals(model, split, [int(k) for k in proposals],
+                                             batch_size, fn)
+        results["uniform_proposals"] = table
+        print("\nuniform proposals (tIoU >= 0.5)")
+        print(f"{'K':>3}{'precision':>11}{'recall':>8}{'p2v R@1':>9}{'p2v R@5':>9}"
+              f"{'v2p R@1':>9}{'v2p R@5':>9}")
+        for k, m in table.items():
+            print(f"{k:>3}{m['precision']:>11.1f}{m['recall']:>8.1f}{m['p2v']['R@1']:>9.1f}"
+                  f"{m['p2v']['R@5']:>9.1f}{m['v2p']['R@1']:>9.1f}{m['v2p']['R@5']:>9.1f}")
+    if issues.counts:
+        results["input_problems"] = dict(issues.counts)
+        logging.warning("input problems: %s", issues.summary())
+    out = out or os.path.join(ckpt, "eval.json")
+    with atomic_path(out) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1)
+    print(f"\nwrote {out}")
+    return results
+
+
+def main(argv):
+    del argv
+    run(FLAGS.checkpoint, FLAGS.annotations, FLAGS.features, FLAGS.incomplete_max_k,
+        [k for k in FLAGS.proposals if k], FLAGS.batch_size, FLAGS.out)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

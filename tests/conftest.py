@@ -1,0 +1,65 @@
+"""Shared test harness: paths to the real data, a tiny generated dataset, tiny model configs."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("HSE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+
+
+def shared_path(*parts):
+    """Path into ../shared/data, or skip the test when it is absent (as on a user's machine)."""
+    path = os.path.join(SHARED, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"real annotation data not found at {path} (set HSE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """A small demo dataset in the ActivityNet layouts (seconds to write)."""
+    from hse_tf.data import demo
+    out = str(tmp_path_factory.mktemp("demo"))
+    return demo.write(out, n_train=48, n_val=16, dim=8, seed=1)
+
+
+def tiny_config(demo_paths, run_dir, **overrides):
+    """A run config (flag values) for a tiny, fast model on the tiny demo dataset."""
+    cfg = {
+        "dataset": "activitynet", "train_annotations": demo_paths["train"],
+        "val_annotations": demo_paths["val_1"], "train_subset": None, "val_subset": None,
+        "features": demo_paths["features"], "feature_layout": "c3d_hdf5", "feature_dim": 0,
+        "word_vectors": demo_paths["word_vectors"], "min_word_count": 1, "max_frames": 80,
+        "on_bad_input": "error", "sort_by_time": True, "demo_dir": "", "action_labels": None,
+        "model": "hse", "hidden": 8, "flat_context": True, "margin_high": 0.2,
+        "margin_low": 0.2, "gamma": 0.2, "hardest_negative": False, "w_match_high": 1.0,
+        "w_match_low": 1.0, "w_cluster_high": 1.0, "w_cluster_low": 1.0, "w_match_flat": 1.0,
+        "tau_high": 5e-4, "tau_low": 1e-4, "weak_low": False, "epochs": 2, "batch_size": 16,
+        "lr": 1e-3, "lr_decay_every": 1, "lr_decay_factor": 0.1, "clipnorm": 0.0, "seed": 0,
+        "eval_every": 1,
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+def random_batch(rng, feature_dim=6, vocab_size=20, clips=(2, 3, 1), max_len=5):
+    """A random valid batch dict with the given clips (= sentences) per video."""
+    m, b = sum(clips), len(clips)
+    frame_lengths = rng.integers(1, max_len + 1, size=m).astype(np.int32)
+    flat_lengths = rng.integers(1, max_len + 1, size=b).astype(np.int32)
+    word_lengths = rng.integers(1, max_len + 1, size=m).astype(np.int32)
+    return {
+        "frames": rng.normal(size=(frame_lengths.sum(), feature_dim)).astype(np.float32),
+        "frame_lengths": frame_lengths,
+        "clip_counts": np.asarray(clips, np.int32),
+        "flat_frames": rng.normal(size=(flat_lengths.sum(), feature_dim)).astype(np.float32),
+        "flat_lengths": flat_lengths,
+        "words": rng.integers(1, vocab_size, size=word_lengths.sum()).astype(np.int32),
+        "word_lengths": word_lengths,
+        "sentence_counts": np.asarray(clips, np.int32),
+        "index": np.arange(b, dtype=np.int32),
+    }

@@ -1,0 +1,119 @@
+"""Training end to end on the tiny demo: checkpoints, resume, a SIGKILLed run, evaluation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, tiny_config
+
+
+def _weights(run_dir):
+    import h5py
+    from hse_tf import checkpoints
+    out = []
+    with h5py.File(os.path.join(checkpoints.latest(run_dir), "model.weights.h5")) as f:
+        f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)
+    return out
+
+
+def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
+    from hse_tf.train import train
+    run = str(tmp_path / "run")
+    results = train(tiny_config(tiny_demo, run), run, verbose=0, projector_max=10)
+    assert set(results) >= {"p2v", "v2p", "sentence2clip", "clip2sentence"}
+    assert os.path.isdir(os.path.join(run, "ckpt-0001")) and os.path.isdir(
+        os.path.join(run, "ckpt-0002"))
+    state = json.load(open(os.path.join(run, "ckpt-0002", "state.json")))
+    assert state["epoch"] == 2 and state["step"] == 2 * (48 // 16)
+    assert state["learning_rate"] == pytest.approx(1e-5)  # x0.1 after each epoch here
+    assert json.load(open(os.path.join(run, "results.json")))["p2v"]["R@1"] >= 0
+    assert os.path.exists(os.path.join(run, "logs", "projector", "projector_config.pbtxt"))
+    assert len(open(os.path.join(run, "logs", "projector", "metadata.tsv")).readlines()) == 11
+    assert os.listdir(os.path.join(run, "logs", "validation"))
+
+
+def test_resume_equals_uninterrupted(tiny_demo, tmp_path):
+    from hse_tf.train import train
+    full, part = str(tmp_path / "full"), str(tmp_path / "part")
+    train(tiny_config(tiny_demo, full, epochs=3), full, verbose=0, deterministic=True,
+          projector_max=0)
+    train(tiny_config(tiny_demo, part, epochs=1), part, verbose=0, deterministic=True,
+          projector_max=0)
+    train(tiny_config(tiny_demo, part, epochs=3), part, resume=True, verbose=0,
+          deterministic=True, projector_max=0)
+    state = json.load(open(os.path.join(part, "ckpt-0003", "state.json")))
+    assert state["step"] == 9
+    for a, b in zip(_weights(full), _weights(part)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_sigkill_mid_training_then_resume(tiny_demo, tmp_path):
+    run = str(tmp_path / "killed")
+    cfg = tiny_config(tiny_demo, run, epochs=4)
+    args = [sys.executable, "-m", "hse_tf.train", "--dataset=activitynet",
+            f"--train_annotations={cfg['train_annotations']}",
+            f"--val_annotations={cfg['val_annotations']}", f"--features={cfg['features']}",
+            f"--word_vectors={cfg['word_vectors']}", "--hidden=8", "--batch_size=16",
+            "--epochs=4", f"--run_dir={run}", "--verbose=0", "--projector_max=0"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not os.path.exists(os.path.join(run, "checkpoint.json")) and time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("training exited before its first checkpoint")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # somewhere in epoch 2 (or while saving it)
+    proc.wait()
+    done = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "val p2v R@1" in done.stdout
+    state = json.load(open(os.path.join(run, "ckpt-0004", "state.json")))
+    assert state["epoch"] == 4 and state["step"] == 4 * 3
+    leftovers = [n for n in os.listdir(run) if n.startswith(".tmp")]
+    assert not [n for n in leftovers if "checkpoint.json" in n]
+
+
+def test_evaluate_cli_outputs(tiny_demo, tmp_path):
+    from hse_tf import evaluate
+    from hse_tf.train import train
+    run = str(tmp_path / "run")
+    train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
+    out = str(tmp_path / "eval.json")
+    res = evaluate.run(run, incomplete_max_k=2, proposals=(1, 3), out=out)
+    saved = json.load(open(out))
+    assert saved["videos"] == 16 and set(saved["incomplete_observation"]) == {"1", "2"}
+    assert set(res["uniform_proposals"]) == {1, 3}
+    assert 0 <= res["uniform_proposals"][3]["precision"] <= 100
+
+
+def test_fse_and_weak_and_hardest_train(tiny_demo, tmp_path):
+    from hse_tf.train import train
+    for name, over in [("fse", {"model": "fse"}), ("weak", {"weak_low": True}),
+                       ("hard", {"hardest_negative": True, "flat_context": False})]:
+        run = str(tmp_path / name)
+        res = train(tiny_config(tiny_demo, run, epochs=1, **over), run, verbose=0,
+                    projector_max=0)
+        assert "p2v" in res
+
+
+def test_every_config_parses_and_opens_with_its_command():
+    """Each flagfile starts with a comment giving its command; every flag it sets exists."""
+    import glob
+    from absl import flags as absl_flags
+    import hse_tf.train  # noqa: F401  (defines the flags)
+    known = set(absl_flags.FLAGS) | {"flagfile"}
+    for path in sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags"))):
+        lines = open(path).read().splitlines()
+        assert lines[0].startswith("#") and any("python -m hse_tf.train" in l for l in lines[:3])
+        assert any(l.startswith("# Expected") for l in lines), path
+        for line in lines:
+            if line.startswith("--"):
+                name = line[2:].split("=")[0]
+                assert name in known or (name.startswith("no") and name[2:] in known), (path, name)
+                if name == "flagfile":
+                    assert os.path.exists(os.path.join(ROOT, line.split("=", 1)[1])), path
