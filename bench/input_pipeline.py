@@ -1,0 +1,94 @@
+"""How fast is the input pipeline alone, and does its memory grow with the feature file?
+
+    python bench/input_pipeline.py [--sizes 500,2000] [--batch 64]
+
+Writes ActivityNet-shaped data (C3D layout, 500-d, ~2 features/s, real val_1 durations, timestamps
+and sentences when ../shared/data is present), then, in a fresh process per size, streams one epoch
+through hse_tf.data.pipeline and prints videos/second and peak RSS.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+REAL = os.path.join(ROOT, "..", "shared", "data", "activitynet_captions", "val_1.json")
+
+
+def make_data(folder, n, dim=500, seed=0):
+    from hse_tf.data.features import write_features
+    rng = np.random.default_rng(seed)
+    if os.path.exists(REAL):
+        real = json.load(open(REAL))
+        items = list(real.items())
+        anns = {f"v_bench{i:06d}": items[i % len(items)][1] for i in range(n)}
+    else:
+        anns = {}
+        for i in range(n):
+            d = float(rng.uniform(30, 240))
+            k = int(rng.integers(2, 8))
+            anns[f"v_bench{i:06d}"] = {"duration": d, "timestamps": [[d * j / k, d * (j + 1) / k]
+                                       for j in range(k)],
+                                       "sentences": ["a man is doing something here"] * k}
+    ann_path = os.path.join(folder, "ann.json")
+    json.dump(anns, open(ann_path, "w"))
+    feats = {vid: rng.normal(size=(max(1, round(a["duration"] * 2)), dim)).astype(np.float32)
+             for vid, a in anns.items()}
+    feat_path = os.path.join(folder, "feats.hdf5")
+    write_features("c3d_hdf5", feat_path, feats)
+    return ann_path, feat_path
+
+
+def run_one(ann_path, feat_path, batch):
+    """Child process: one epoch through the pipeline; prints JSON."""
+    import tensorflow as tf  # noqa: F401
+    from hse_tf.data.annotations import read_activitynet_captions
+    from hse_tf.data.features import open_features
+    from hse_tf.data.pipeline import make_dataset
+    from hse_tf.data.video_dataset import VideoDataset
+    from hse_tf.data.vocabulary import Vocabulary
+    anns = read_activitynet_captions(ann_path)
+    vocab = Vocabulary.build([s for a in anns for s in a.sentences])
+    split = VideoDataset(anns, open_features("c3d_hdf5", feat_path), vocab)
+    ds, _ = make_dataset(split, batch, shuffle=True, seed=0)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    n = 0
+    for b in ds:
+        n += int(b["clip_counts"].shape[0])
+    dt = time.perf_counter() - t
+    print(json.dumps({"videos": n, "seconds": dt, "peak_rss_mb":
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "rss_before_mb": rss0 / 1024}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="500,2000")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--child", nargs=2)
+    args = p.parse_args()
+    if args.child:
+        return run_one(args.child[0], args.child[1], args.batch)
+    print(f"{'videos':>8}{'file MB':>10}{'videos/s':>10}{'peak RSS MB':>13}")
+    for n in [int(s) for s in args.sizes.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            ann, feat = make_data(tmp, n)
+            size = os.path.getsize(feat) / 2**20
+            out = subprocess.run([sys.executable, __file__, "--child", ann, feat, "--batch",
+                                  str(args.batch)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{n:>8}{size:>10.0f}{r['videos'] / r['seconds']:>10.0f}{r['peak_rss_mb']:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()
