@@ -21,7 +21,7 @@ class VideoExample:
     clip_ranges: list         # [(start, end)] inclusive frame ranges, for inspection
 
 
-def cut_clips(ann, length, issues, max_frames=clip_rules.MAX_FRAMES):
+def cut_clips(ann, length, issues):
     """Inclusive frame ranges, one per segment of `ann`, on features of `length` frames.
 
     Clamping (reversed or out-of-range segments) follows the spec and is counted in `issues`.
@@ -97,7 +97,7 @@ class VideoDataset:
             self.issues.bad("bad_features", e)
             return None
         length = feats.shape[0]
-        ranges = cut_clips(ann, length, self.issues, self.max_frames)
+        ranges = cut_clips(ann, length, self.issues)
         ids = self.word_ids[i]
         first, last = 0, length - 1
         if self.max_clips is not None:

@@ -12,7 +12,3 @@ def segment_ids(lengths):
     """[2, 3] -> [0, 0, 1, 1, 1]: which row each value belongs to."""
     lengths = tf.cast(lengths, tf.int32)
     return tf.repeat(tf.range(tf.shape(lengths)[0]), lengths)
-
-
-def length_mask(lengths, maxlen):
-    return tf.sequence_mask(lengths, maxlen)
