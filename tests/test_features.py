@@ -93,3 +93,15 @@ def test_corrupt_npz(tmp_path):
 def test_missing_file():
     with pytest.raises(DataError, match="does not exist"):
         open_features("c3d_hdf5", "/nonexistent/feats.h5")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_write_from_generator(tmp_path, layout):
+    # A generator of pairs is consumed lazily (how the benchmark writes files larger than memory).
+    rng = np.random.default_rng(1)
+    arrays = {f"v{i}": rng.normal(size=(i + 2, 4)).astype(np.float32) for i in range(3)}
+    path = str(tmp_path / ("feats" if layout == "inception_npz" else "feats.h5"))
+    write_features(layout, path, ((k, v) for k, v in arrays.items()))
+    store = open_features(layout, path)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(store.get(k), v)

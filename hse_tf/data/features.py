@@ -186,10 +186,15 @@ def open_features(layout, path, dim=None):
 
 
 def write_features(layout, path, features):
-    """Writes {video_id: [T, D]} in a released layout (atomically). Used by the demo and tests."""
+    """Writes {video_id: [T, D]} in a released layout (atomically). Used by the demo and tests.
+
+    `features` is a mapping or an iterable of (video_id, array) pairs; pairs are consumed one at a
+    time, so a generator writes a file larger than memory.
+    """
+    items = features.items() if hasattr(features, "items") else features
     if layout == "inception_npz":
         os.makedirs(path, exist_ok=True)
-        for vid, arr in features.items():
+        for vid, arr in items:
             with atomic_path(os.path.join(path, f"{vid}.npz")) as tmp:
                 with open(tmp, "wb") as f:
                     np.savez(f, frame_scores=np.asarray(arr, np.float32)[:, None, :, None, None])
@@ -201,7 +206,7 @@ def write_features(layout, path, features):
     }[layout]
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            for vid, arr in features.items():
+            for vid, arr in items:
                 key = key_template.format(vid=vid)
                 if field is None:
                     f.create_dataset(key, data=np.asarray(arr))
