@@ -85,7 +85,11 @@ def config_from_flags():
 def make_strategy(name):
     import tensorflow as tf
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # All GPUs; on a machine without GPUs, every logical CPU device (so that the strategy can
+        # be exercised on CPU with tf.config.set_logical_device_configuration).
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
@@ -136,17 +140,8 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
     if cfg["batch_size"] % replicas:
         raise ValueError(f"batch_size {cfg['batch_size']} must divide by {replicas} replicas")
     per_replica = cfg["batch_size"] // replicas
-    order = EpochOrder(len(train_split), True, cfg["seed"])
-    if replicas == 1:
-        dataset, _ = make_dataset(train_split, per_replica, shuffle=True, seed=cfg["seed"],
-                                  drop_remainder=True, feature_dim=feature_dim, order=order)
-    else:
-        def per_replica_input(ctx):
-            ds, _ = make_dataset(train_split, per_replica, drop_remainder=True,
-                                 feature_dim=feature_dim, order=order,
-                                 shard=(ctx.input_pipeline_id, ctx.num_input_pipelines))
-            return ds
-        dataset = strategy.distribute_datasets_from_function(per_replica_input)
+    logging.info("strategy %s: %d replica(s), %d videos per replica per step", strategy_name,
+                 replicas, per_replica)
     steps_per_epoch = len(train_split) // cfg["batch_size"] or 1
 
     with strategy.scope():
@@ -169,6 +164,20 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
             with atomic_path(os.path.join(run_dir, "run_config.json")) as tmp:
                 with open(tmp, "w") as f:
                     json.dump(cfg, f, indent=1)
+
+    order = EpochOrder(len(train_split), True, cfg["seed"])
+    if replicas == 1:
+        dataset, _ = make_dataset(train_split, per_replica, shuffle=True, seed=cfg["seed"],
+                                  drop_remainder=True, feature_dim=feature_dim, order=order)
+    else:
+        def per_replica_input(ctx):
+            # Keras iterates a distributed dataset once across all epochs (steps_per_epoch).
+            ds, _ = make_dataset(train_split, per_replica, drop_remainder=True,
+                                 feature_dim=feature_dim, order=order,
+                                 shard=(ctx.input_pipeline_id, ctx.num_input_pipelines),
+                                 epochs=(initial_epoch, cfg["epochs"]))
+            return ds
+        dataset = strategy.distribute_datasets_from_function(per_replica_input)
 
     monitor = TrainMonitor(run_dir, cfg, order, val_split, feature_dim, eval_batch_size,
                            projector_max)

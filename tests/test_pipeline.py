@@ -50,3 +50,17 @@ def test_shards_partition_the_epoch(tiny_demo):
     _, order = make_dataset(split, 4, shuffle=True, seed=0)
     parts = [_epoch_indices(make_dataset(split, 4, shard=(i, 2), order=order)[0]) for i in (0, 1)]
     assert not set(parts[0]) & set(parts[1]) and len(parts[0]) == len(parts[1]) == 24
+
+
+def test_multi_epoch_dataset_runs_each_epochs_shuffle(tiny_demo):
+    # epochs=(1, 3): epochs 1 and 2 back to back, each exactly as the per-epoch dataset gives it.
+    split, _ = _split(tiny_demo)
+    ds, order = make_dataset(split, 8, shuffle=True, seed=3, drop_remainder=True, epochs=(1, 3))
+    both = _epoch_indices(ds)
+    single, single_order = make_dataset(split, 8, shuffle=True, seed=3, drop_remainder=True)
+    expected = []
+    for e in (1, 2):
+        single_order.epoch = e
+        expected.append(_epoch_indices(single))
+    np.testing.assert_array_equal(both, np.concatenate(expected))
+    assert not np.array_equal(expected[0], expected[1])

@@ -117,3 +117,32 @@ def test_every_config_parses_and_opens_with_its_command():
                 assert name in known or (name.startswith("no") and name[2:] in known), (path, name)
                 if name == "flagfile":
                     assert os.path.exists(os.path.join(ROOT, line.split("=", 1)[1])), path
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from absl import logging
+from hse_tf.train import make_strategy, train
+logging.set_verbosity("info")
+assert make_strategy("mirrored").num_replicas_in_sync == 2
+cfg = json.loads(sys.argv[1])
+res = train(cfg, cfg["run"], strategy_name="mirrored", verbose=0, projector_max=0)
+print("RESULT", json.dumps(res["p2v"]))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_demo, tmp_path):
+    # A subprocess, because logical devices must be configured before TensorFlow initialises.
+    run = str(tmp_path / "mirrored")
+    cfg = {**tiny_config(tiny_demo, run), "run": run}
+    done = subprocess.run([sys.executable, "-c", MIRRORED, json.dumps(cfg)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 replica(s), 8 videos per replica" in done.stderr
+    state = json.load(open(os.path.join(run, "ckpt-0002", "state.json")))
+    assert state["epoch"] == 2 and state["step"] == 2 * (48 // 16)
+    metrics = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert 0 <= metrics["R@1"] <= 100 and np.isfinite(metrics["MR"])

@@ -51,6 +51,12 @@ class EpochOrder:
         self.n, self.shuffle, self.seed = n, shuffle, seed
         self.epoch = 0
 
+    def at(self, epoch):
+        """This order as of `epoch` (a copy)."""
+        other = EpochOrder(self.n, self.shuffle, self.seed)
+        other.epoch = epoch
+        return other
+
     def order(self):
         if not self.shuffle:
             return np.arange(self.n)
@@ -79,10 +85,13 @@ def batches(video_dataset, batch_size, order, drop_remainder=False, shard=(0, 1)
 
 
 def make_dataset(video_dataset, batch_size, shuffle=False, seed=0, drop_remainder=False,
-                 feature_dim=None, prefetch=2, shard=(0, 1), order=None):
+                 feature_dim=None, prefetch=2, shard=(0, 1), order=None, epochs=None):
     """tf.data.Dataset of batch dicts streamed from the feature store; returns (dataset, order).
 
     The returned EpochOrder's `epoch` picks the shuffle of the next pass over the dataset.
+    With `epochs=(first, stop)` the dataset instead runs through those epochs back to back, each
+    with its own shuffle (for trainers that iterate one dataset across epochs, as Keras does
+    under tf.distribute); the epoch is then data in the pipeline, not shared state.
     """
     n = len(video_dataset)
     if n == 0:
@@ -92,9 +101,16 @@ def make_dataset(video_dataset, batch_size, shuffle=False, seed=0, drop_remainde
     order = order or EpochOrder(n, shuffle, seed)
     n_shard = n // shard[1]
     drop = drop_remainder and n_shard >= batch_size
+    signature = batch_signature(feature_dim)
+    if epochs is not None:
+        ds = tf.data.Dataset.range(*epochs).flat_map(
+            lambda e: tf.data.Dataset.from_generator(
+                lambda e: batches(video_dataset, batch_size, order.at(int(e)), drop, shard),
+                args=(e,), output_signature=signature))
+        return ds.prefetch(prefetch), order
     ds = tf.data.Dataset.from_generator(
         lambda: batches(video_dataset, batch_size, order, drop, shard),
-        output_signature=batch_signature(feature_dim))
+        output_signature=signature)
     n_batches = n_shard // batch_size if drop else -(-n_shard // batch_size)
     if video_dataset.issues.policy == "error":
         # Skipping can shorten an epoch, so only a no-skip pipeline promises its length.

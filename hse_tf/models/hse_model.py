@@ -51,8 +51,8 @@ class HSEModel(keras.Model):
         return self.hierarchical
 
     def call(self, inputs, training=False):
-        v = self.video_tower(inputs, training=training)
-        t = self.text_tower(inputs, training=training)
+        v = self.video_tower(inputs, training=training, decode=False)
+        t = self.text_tower(inputs, training=training, decode=False)
         out = {"video": l2_normalize(v["video"]), "paragraph": l2_normalize(t["paragraph"])}
         if "clips" in v:
             out["clips"] = l2_normalize(v["clips"])
@@ -72,9 +72,24 @@ class HSEModel(keras.Model):
             scaled = terms["loss"] / replicas
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
+        if replicas > 1:
+            # The word embedding's gradient is IndexedSlices with a different row count on each
+            # replica, which the cross-replica sum cannot add; densify it (vocabulary x dim).
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in grads]
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply_gradients(pairs)
         return self._track(terms)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras 3 builds the model from the first batch averaged
+        # across replicas, which fails when the replicas' batches differ in shape (ours do:
+        # variable clip/frame/word counts). A dummy batch of the same structure builds the same
+        # state (optimizer slots; the layers are already built).
+        if getattr(self, "_distribute_strategy", None) is None:
+            return
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=dummy_batch(self.feature_dim))
 
     def test_step(self, data):
         return self._track(self.loss_terms(data, training=False))

@@ -35,7 +35,8 @@ class TextEncoder(keras.Model):
             self.embedding.build((None,))
         self.embedding.embeddings.assign(matrix)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, decode=True):
+        # decode=False: embeddings only (serving), skipping the reconstruction decoders.
         words, word_lengths = inputs["words"], inputs["word_lengths"]
         sentence_counts = inputs["sentence_counts"]
         vectors = self.embedding(words)
@@ -52,7 +53,7 @@ class TextEncoder(keras.Model):
             out["flat"] = flat
         out["paragraph"] = self.paragraph_encoder(pad_rows(sentences, sentence_counts),
                                                   sentence_counts, initial_state=flat)
-        if self.reconstruct:
+        if self.reconstruct and decode:
             high = self.paragraph_decoder(out["paragraph"], sentence_counts)
             recon = tf.boolean_mask(high, tf.sequence_mask(sentence_counts, tf.shape(high)[1]))
             out.update(recon_high=recon, recon_low=self.sentence_decoder(recon, word_lengths),

@@ -32,7 +32,8 @@ class VideoEncoder(keras.Model):
             self.video_decoder = SequenceDecoder(hidden, name="video_decoder")
             self.clip_decoder = SequenceDecoder(feature_dim, name="clip_decoder")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, decode=True):
+        # decode=False: embeddings only (serving), skipping the reconstruction decoders.
         flat_frames, flat_lengths = inputs["flat_frames"], inputs["flat_lengths"]
         if not self.hierarchical:
             return {"video": self.clip_encoder(pad_rows(flat_frames, flat_lengths), flat_lengths)}
@@ -52,7 +53,7 @@ class VideoEncoder(keras.Model):
         out = {"video": video, "clips": clips}
         if flat is not None:
             out["flat"] = flat
-        if self.reconstruct:
+        if self.reconstruct and decode:
             high = self.video_decoder(video, clip_counts)  # [B, C, H]
             recon_clips = tf.boolean_mask(high, tf.sequence_mask(clip_counts, tf.shape(high)[1]))
             out.update(recon_high=recon_clips,

@@ -1,0 +1,162 @@
+"""How fast does HSE train and evaluate, and how much memory does it take?
+
+    python bench/train_throughput.py [--sizes paper,demo] [--steps 4] [--eval_videos 4917]
+
+For each model size, in a fresh process: HSE training videos/second (after two warm-up steps that
+trace the graph) and the peak memory of the process; then the evaluation of a val_1-sized split:
+embedding `--eval_videos` videos and the 4,917 x 4,917 paragraph<->video retrieval.
+
+Batches have ActivityNet shapes: videos drawn from the real train annotations when ../shared/data
+is present (durations -> round(2 * duration) C3D features, the spec's clip cutting and 80-frame
+subsampling, real sentence lengths), random feature values. Batches are built once in memory, so
+this measures the model, not the input pipeline (bench/input_pipeline.py does that).
+Sizes: paper = hidden 1024, C3D 500-d, 300-d words, >= 10k vocabulary, batch 64;
+       demo  = configs/demo.flags (hidden 128, 64-d features, 50-d words, batch 32).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+REAL = os.path.join(ROOT, "..", "shared", "data", "activitynet_captions", "train.json")
+
+SIZES = {
+    "paper": dict(hidden=1024, feature_dim=500, word_dim=300, vocab=10000, batch=64),
+    "demo": dict(hidden=128, feature_dim=64, word_dim=50, vocab=400, batch=32),
+}
+
+
+def proc_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
+
+
+class RandomStore:
+    """Feature store stand-in: random [round(2 * duration), D] arrays (C3D rate)."""
+
+    def __init__(self, durations, dim, seed):
+        self.durations, self.dim = durations, dim
+        self.rng = np.random.default_rng(seed)
+
+    def get(self, vid):
+        n = max(1, round(self.durations[vid] * 2))
+        return self.rng.normal(size=(n, self.dim)).astype(np.float32)
+
+
+def activitynet_split(n, size, seed=0):
+    from hse_tf.data.annotations import VideoAnnotation, read_activitynet_captions
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.video_dataset import VideoDataset
+    from hse_tf.data.vocabulary import Vocabulary
+    rng = np.random.default_rng(seed)
+    if os.path.exists(REAL):
+        pool = read_activitynet_captions(REAL, issues=IssueLog("skip"))
+    else:  # ActivityNet-like: 30-240 s, 2-8 sentences of 8-20 words
+        pool = []
+        for i in range(500):
+            d, k = float(rng.uniform(30, 240)), int(rng.integers(2, 9))
+            pool.append(VideoAnnotation(
+                video_id=f"v{i}", duration=d, segments=[(d * j / k, d * (j + 1) / k)
+                                                        for j in range(k)],
+                sentences=[" ".join(["word"] * int(rng.integers(8, 21)))] * k, source="synthetic"))
+    picked = [pool[i] for i in rng.choice(len(pool), size=n, replace=len(pool) < n)]
+    # Word ids do not change the cost; the vocabulary only needs the right size.
+    vocab = Vocabulary.build([s for a in picked for s in a.sentences])
+    store = RandomStore({a.video_id: a.duration for a in picked}, size["feature_dim"], seed)
+    return VideoDataset(picked, store, vocab, IssueLog("skip"))
+
+
+def run_size(name, steps, eval_videos):
+    import keras
+    import tensorflow as tf
+
+    from hse_tf.data.pipeline import batch_signature, batches
+    from hse_tf.evaluation import embed_split
+    from hse_tf.metrics import bidirectional_retrieval
+    from hse_tf.models import build_model
+    from hse_tf.models.hse_model import dummy_batch
+    size = SIZES[name]
+    keras.utils.set_random_seed(0)
+    split = activitynet_split(size["batch"] * (steps + 2), size)
+    split_eval = activitynet_split(eval_videos, size, seed=1)
+    data = list(batches(split, size["batch"], np.arange(len(split))))
+    ds = tf.data.Dataset.from_generator(lambda: iter(data),
+                                        output_signature=batch_signature(size["feature_dim"]))
+    vocab_size = max(size["vocab"], len(split.vocab), len(split_eval.vocab))
+    model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
+                        word_dim=size["word_dim"], hidden=size["hidden"])
+    model(dummy_batch(size["feature_dim"]))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    times = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    rss0 = proc_mb("VmRSS")
+    model.fit(ds, epochs=1, verbose=0, callbacks=[Clock()])
+    videos = sum(len(b["clip_counts"]) for b in data[2:])
+    train_rate = videos / sum(times[2:])
+    train_peak = proc_mb("VmHWM")
+
+    t = time.perf_counter()
+    emb = embed_split(model, split_eval, batch_size=64, feature_dim=size["feature_dim"])
+    t_embed = time.perf_counter() - t
+    t = time.perf_counter()
+    metrics = bidirectional_retrieval(emb["video"], emb["paragraph"])
+    t_rank = time.perf_counter() - t
+    return {"size": name, "vocab": vocab_size, "hidden": size["hidden"], "batch": size["batch"],
+            "clips_per_video": float(np.mean([len(b) for b in split.word_ids])),
+            "first_step_s": times[0], "step_s": float(np.mean(times[2:])),
+            "train_videos_per_s": train_rate, "rss_before_train_mb": rss0,
+            "train_peak_mb": train_peak, "eval_videos": eval_videos, "embed_s": t_embed,
+            "retrieval_s": t_rank, "eval_peak_mb": proc_mb("VmHWM"),
+            "p2v_R@1_random_model": metrics["p2v"]["R@1"]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="paper,demo")
+    p.add_argument("--steps", type=int, default=4, help="timed training steps (after 2 warm-up)")
+    p.add_argument("--eval_videos", type=int, default=4917)
+    p.add_argument("--child")
+    args = p.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos)))
+        return
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    print(f"device: {'GPU x%d' % len(gpus) if gpus else 'CPU'}, {os.cpu_count()} cores")
+    head = (f"{'size':>6}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}{'peak MB':>9}"
+            f"{'eval N':>8}{'embed s':>9}{'rank s':>8}{'eval peak MB':>14}")
+    print(head)
+    for name in args.sizes.split(","):
+        out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
+                              str(args.steps), "--eval_videos", str(args.eval_videos)],
+                             capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"{name} failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.split("RESULT ", 1)[1])
+        print(f"{name:>6}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
+              f"{r['train_videos_per_s']:>10.1f}{r['train_peak_mb']:>9.0f}{r['eval_videos']:>8}"
+              f"{r['embed_s']:>9.1f}{r['retrieval_s']:>8.2f}{r['eval_peak_mb']:>14.0f}", flush=True)
+        print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
+              f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

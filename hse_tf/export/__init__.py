@@ -1,0 +1,5 @@
+"""SavedModel export for TF Serving: `python -m hse_tf.export --checkpoint RUN --out models/`."""
+
+from hse_tf.export.exporter import export_encoders, next_version, write_saved_model
+
+__all__ = ["export_encoders", "next_version", "write_saved_model"]

@@ -1,0 +1,38 @@
+"""python -m hse_tf.export --checkpoint RUN_OR_CKPT --out models/ [--version N]
+
+Writes models/hse_video/<N>/ and models/hse_text/<N>/ (TF Serving layout); with --caption_checkpoint
+or --classifier_checkpoint, also the downstream heads.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("checkpoint", None, "Training run folder or one of its ckpt-NNNN folders.")
+flags.DEFINE_string("out", "models", "Model base folder (TF Serving's model_base_path parent).")
+flags.DEFINE_integer("version", None, "Version number; default: one above the highest present.")
+flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.")
+flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS.checkpoint:
+        raise app.UsageError("--checkpoint is required")
+    from hse_tf.experiment import load_run
+    from hse_tf.export import export_encoders
+    cfg, vocab, model, ckpt = load_run(FLAGS.checkpoint)
+    paths = export_encoders(model, vocab, FLAGS.out, FLAGS.version,
+                            {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
+                            FLAGS.max_clips, FLAGS.max_sentences)
+    for name, path in paths.items():
+        logging.info("exported %s -> %s", name, path)
+        print(f"{name}: {path}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,169 @@
+"""In-graph versions of the data rules, so exported SavedModels take raw inputs.
+
+Each function mirrors a numpy/Python rule in hse_tf.data (tests check parity):
+  times_to_frames  <-> clips.time_to_frames   (ActivityNet / YouCook2 seconds)
+  spans_to_frames  <-> clips.frame_span       (DiDeMo frame indices)
+  subsample        <-> clips.subsample_indices
+and `video_batch` / `text_batch` build the same batch dict as hse_tf.data.pipeline.collate.
+Bad requests fail with tf.errors.InvalidArgumentError (TF Serving's INVALID_ARGUMENT) whose
+message names the input.
+"""
+
+import tensorflow as tf
+
+from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.data.vocabulary import UNK_ID, tf_token_ids
+
+
+def check_row_splits(splits, n_values, what, values_name, min_rows=1, max_per_row=None):
+    """Asserts that `splits` [B+1] are valid row splits over `n_values` values; returns lengths."""
+    splits = tf.convert_to_tensor(splits, tf.int64)
+    checks = [
+        tf.debugging.assert_greater_equal(tf.size(splits, out_type=tf.int64),
+                                          tf.constant(min_rows + 1, tf.int64),
+                                          message=f"{what}: empty batch (needs >= {min_rows} row)"),
+        tf.debugging.assert_equal(splits[0], tf.constant(0, tf.int64),
+                                  message=f"{what}: row splits must start at 0"),
+        tf.debugging.assert_equal(splits[-1], tf.cast(n_values, tf.int64),
+                                  message=f"{what}: last row split must equal the number of "
+                                          f"{values_name}"),
+    ]
+    with tf.control_dependencies(checks):
+        lengths = splits[1:] - splits[:-1]
+    checks = [tf.debugging.assert_positive(
+        lengths, message=f"{what}: every row needs at least one of {values_name} (row splits "
+                         f"must increase)")]
+    if max_per_row is not None:
+        checks.append(tf.debugging.assert_less_equal(
+            lengths, tf.constant(max_per_row, tf.int64),
+            message=f"{what}: more than {max_per_row} {values_name} in one row (the export's "
+                    f"limit)"))
+    with tf.control_dependencies(checks):
+        return tf.identity(lengths)
+
+
+def check_counts(counts, capacity, what, values_name, max_per_row=None):
+    """Asserts 1 <= counts <= capacity (padded width) and a non-empty batch; returns int64."""
+    counts = tf.cast(counts, tf.int64)
+    checks = [
+        tf.debugging.assert_positive(tf.size(counts), message=f"{what}: empty batch"),
+        tf.debugging.assert_positive(counts, message=f"{what}: every row needs at least one of "
+                                                     f"{values_name}"),
+        tf.debugging.assert_less_equal(counts, tf.cast(capacity, tf.int64),
+                                       message=f"{what}: a count exceeds the padded width"),
+    ]
+    if max_per_row is not None:
+        checks.append(tf.debugging.assert_less_equal(
+            counts, tf.constant(max_per_row, tf.int64),
+            message=f"{what}: more than {max_per_row} {values_name} in one row (the export's "
+                    f"limit)"))
+    with tf.control_dependencies(checks):
+        return tf.identity(counts)
+
+
+def unpad(padded, counts):
+    """[B, S, ...] + counts [B] -> the valid rows, flattened [sum(counts), ...]."""
+    return tf.boolean_mask(padded, tf.sequence_mask(counts, tf.shape(padded, out_type=tf.int64)[1]))
+
+
+def times_to_frames(times, durations, lengths):
+    """Seconds [M, 2] float64, video duration [M] and feature length [M] (per clip) ->
+    inclusive frame ranges (start, end) int64, exactly as clips.time_to_frames."""
+    times = tf.cast(times, tf.float64)
+    durations = tf.cast(durations, tf.float64)
+    n = tf.cast(lengths, tf.float64)
+    start = tf.cast(tf.floor(times[:, 0] / durations * n), tf.int64)
+    end = tf.cast(tf.math.ceil(times[:, 1] / durations * n), tf.int64)
+    end = tf.maximum(end, start)
+    last = tf.cast(lengths, tf.int64) - 1
+    start = tf.clip_by_value(start, 0, last)
+    end = tf.maximum(tf.clip_by_value(end, 0, last), start)
+    return start, end
+
+
+def spans_to_frames(spans, lengths):
+    """DiDeMo frame spans [M, 2] int64 -> inclusive ranges, exactly as clips.frame_span:
+    reversed spans are swapped; a span outside the features means the whole video."""
+    spans = tf.cast(spans, tf.int64)
+    s = tf.minimum(spans[:, 0], spans[:, 1])
+    e = tf.maximum(spans[:, 0], spans[:, 1])
+    last = tf.cast(lengths, tf.int64) - 1
+    outside = (s < 0) | (e > last)
+    return tf.where(outside, tf.zeros_like(s), s), tf.where(outside, last, e)
+
+
+def subsample(start, end, max_frames=MAX_FRAMES):
+    """Inclusive ranges -> (frame indices, flattened [sum(k)], k per range), as
+    clips.subsample_indices: all frames when n <= max_frames, else max_frames evenly spaced."""
+    n = end - start + 1
+    k = tf.minimum(n, max_frames)
+    j = tf.ragged.range(k)  # [M, (k)]
+    row = j.value_rowids()
+    jj = j.flat_values
+    n_row = tf.gather(n, row)
+    strided = tf.cast(tf.floor(tf.cast(jj, tf.float64) * tf.cast(n_row - 1, tf.float64)
+                               / float(max_frames - 1) + 0.5), tf.int64)
+    offset = tf.where(n_row <= max_frames, jj, strided)
+    return tf.gather(start, row) + offset, k
+
+
+def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=None,
+                max_frames=MAX_FRAMES):
+    """The model's video inputs from raw features and clip boundaries.
+
+    features [T, D] (videos concatenated), video_lengths [B], clip_counts [B];
+    clip_bounds [M, 2]: seconds when `durations` [B] is given, else DiDeMo frame spans.
+    """
+    video_lengths = tf.cast(video_lengths, tf.int64)
+    clip_counts = tf.cast(clip_counts, tf.int64)
+    checks = [tf.debugging.assert_all_finite(features, "features: NaN or Inf in the features")]
+    clip_video = tf.repeat(tf.range(tf.size(clip_counts, out_type=tf.int64)), clip_counts)
+    clip_len = tf.gather(video_lengths, clip_video)
+    if durations is not None:
+        durations = tf.cast(durations, tf.float64)
+        checks += [
+            tf.debugging.assert_positive(durations, message="durations: must be > 0"),
+            tf.debugging.assert_all_finite(tf.cast(clip_bounds, tf.float64),
+                                           "clip_times: NaN or Inf"),
+        ]
+        with tf.control_dependencies(checks):
+            start, end = times_to_frames(clip_bounds, tf.gather(durations, clip_video), clip_len)
+    else:
+        with tf.control_dependencies(checks):
+            start, end = spans_to_frames(clip_bounds, clip_len)
+    video_start = tf.cumsum(video_lengths, exclusive=True)
+    clip_offset = tf.gather(video_start, clip_video)
+    idx, frame_lengths = subsample(start, end, max_frames)
+    idx += tf.repeat(clip_offset, frame_lengths)
+    flat_idx, flat_lengths = subsample(tf.zeros_like(video_lengths), video_lengths - 1, max_frames)
+    flat_idx += tf.repeat(video_start, flat_lengths)
+    return {
+        "frames": tf.gather(features, idx),
+        "frame_lengths": tf.cast(frame_lengths, tf.int32),
+        "clip_counts": tf.cast(clip_counts, tf.int32),
+        "flat_frames": tf.gather(features, flat_idx),
+        "flat_lengths": tf.cast(flat_lengths, tf.int32),
+    }
+
+
+def text_batch(table, sentences, sentence_counts):
+    """The model's text inputs from raw sentence strings [N] and sentences per paragraph [B].
+
+    Also returns per-sentence token and unknown-word counts (so callers can warn about
+    queries the vocabulary does not cover).
+    """
+    # Invalid UTF-8 is replaced on transcoding, so any change means the input was not UTF-8.
+    clean = tf.strings.unicode_transcode(sentences, "UTF-8", "UTF-8", errors="replace")
+    utf8 = tf.debugging.Assert(tf.reduce_all(tf.equal(clean, sentences)),
+                               ["sentences: not valid UTF-8 text"])
+    with tf.control_dependencies([utf8]):
+        ids = tf_token_ids(table, sentences)
+    word_lengths = ids.row_lengths()
+    checks = [tf.debugging.assert_positive(
+        word_lengths, message="sentences: a sentence has no words (empty or punctuation only)")]
+    with tf.control_dependencies(checks):
+        words = tf.cast(ids.flat_values, tf.int32)
+    unknown = tf.reduce_sum(tf.cast(tf.equal(ids, UNK_ID), tf.int32), axis=1)
+    batch = {"words": words, "word_lengths": tf.cast(word_lengths, tf.int32),
+             "sentence_counts": tf.cast(sentence_counts, tf.int32)}
+    return batch, tf.cast(word_lengths, tf.int32), unknown

@@ -1,0 +1,96 @@
+"""Serving signatures of the video tower: raw features + clip boundaries -> embeddings."""
+
+import tensorflow as tf
+
+from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.export import preprocess as P
+from hse_tf.losses.ranking import l2_normalize
+
+
+def _repad(values, counts, width):
+    """[sum(counts), H] -> [B, width, H], zeros past each row's count."""
+    mask = tf.sequence_mask(counts, width)
+    shape = tf.concat([tf.shape(mask, out_type=tf.int64),
+                       tf.shape(values, out_type=tf.int64)[1:]], 0)
+    return tf.scatter_nd(tf.where(mask), values, shape)
+
+
+def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
+    """{signature name: (function, input_signature)} for the exported video model.
+
+    serving_default  padded, batchable by TF Serving (pad_variable_length_inputs):
+        features [B, T, D] float32, feature_lengths [B] int64,
+        clip_times [B, C, 2] float64 (seconds), clip_counts [B] int64, durations [B] float64
+        -> video [B, H], clips [B, C, H] (zeros past clip_counts)
+    ragged           values + row splits (no padding sent):
+        features [T, D], feature_row_splits [B+1], clip_times [M, 2], clip_row_splits [B+1],
+        durations [B] -> video [B, H], clips [M, H]
+    frame_spans      padded, DiDeMo-style inclusive frame spans instead of seconds:
+        features, feature_lengths, clip_spans [B, C, 2] int64, clip_counts -> as serving_default
+    """
+
+    def embed(batch, counts, width=None):
+        out = tower(batch, training=False, decode=False)
+        result = {"video": l2_normalize(out["video"])}
+        if "clips" in out:
+            clips = l2_normalize(out["clips"])
+            result["clips"] = clips if width is None else _repad(clips, counts, width)
+        return result
+
+    def padded(features, feature_lengths, bounds, clip_counts, durations):
+        lengths = P.check_counts(feature_lengths, tf.shape(features)[1], "feature_lengths",
+                                 "frames")
+        counts = P.check_counts(clip_counts, tf.shape(bounds)[1], "clip_counts", "clips",
+                                max_clips)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.size(lengths), tf.size(counts),
+                message="feature_lengths and clip_counts: different batch sizes")]):
+            batch = P.video_batch(P.unpad(features, lengths), lengths, counts,
+                                  P.unpad(bounds, counts), durations, max_frames)
+        return embed(batch, counts, tf.shape(bounds, out_type=tf.int64)[1])
+
+    def serving_default(features, feature_lengths, clip_times, clip_counts, durations):
+        _check_durations(durations, clip_counts)
+        return padded(features, feature_lengths, clip_times, clip_counts, durations)
+
+    def frame_spans(features, feature_lengths, clip_spans, clip_counts):
+        return padded(features, feature_lengths, clip_spans, clip_counts, None)
+
+    def ragged(features, feature_row_splits, clip_times, clip_row_splits, durations):
+        lengths = P.check_row_splits(feature_row_splits, tf.shape(features)[0],
+                                     "feature_row_splits", "frames")
+        counts = P.check_row_splits(clip_row_splits, tf.shape(clip_times)[0], "clip_row_splits",
+                                    "clips", max_per_row=max_clips)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.size(lengths), tf.size(counts),
+                message="feature_row_splits and clip_row_splits: different batch sizes")]):
+            batch = P.video_batch(features, lengths, counts, clip_times, durations, max_frames)
+        _check_durations(durations, counts)
+        return embed(batch, counts)
+
+    f32, f64, i64 = tf.float32, tf.float64, tf.int64
+    spec = tf.TensorSpec
+    return {
+        "serving_default": (serving_default, [
+            spec([None, None, feature_dim], f32, name="features"),
+            spec([None], i64, name="feature_lengths"),
+            spec([None, None, 2], f64, name="clip_times"),
+            spec([None], i64, name="clip_counts"),
+            spec([None], f64, name="durations")]),
+        "ragged": (ragged, [
+            spec([None, feature_dim], f32, name="features"),
+            spec([None], i64, name="feature_row_splits"),
+            spec([None, 2], f64, name="clip_times"),
+            spec([None], i64, name="clip_row_splits"),
+            spec([None], f64, name="durations")]),
+        "frame_spans": (frame_spans, [
+            spec([None, None, feature_dim], f32, name="features"),
+            spec([None], i64, name="feature_lengths"),
+            spec([None, None, 2], i64, name="clip_spans"),
+            spec([None], i64, name="clip_counts")]),
+    }
+
+
+def _check_durations(durations, counts):
+    tf.debugging.assert_equal(tf.size(durations), tf.size(counts),
+                              message="durations: one per video needed")
