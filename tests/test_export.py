@@ -46,31 +46,6 @@ def test_subsample_matches_python_rule():
 
 # ---- exported models ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def exported(tiny_demo, tmp_path_factory):
-    """A tiny (untrained, seeded) HSE model, its vocabulary, split and exported SavedModels."""
-    import keras
-    from hse_tf.data.annotations import read_activitynet_captions
-    from hse_tf.data.features import open_features
-    from hse_tf.data.video_dataset import VideoDataset
-    from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
-    from hse_tf.export import export_encoders
-    keras.utils.set_random_seed(0)
-    anns = read_activitynet_captions(tiny_demo["val_1"])
-    vocab = Vocabulary.build([s for a in read_activitynet_captions(tiny_demo["train"])
-                              for s in a.sentences])
-    store = open_features("c3d_hdf5", tiny_demo["features"])
-    split = VideoDataset(anns, store, vocab)
-    model = model_from_config({"model": "hse", "hidden": 8}, 8, len(vocab), 6)
-    out = str(tmp_path_factory.mktemp("models"))
-    paths = export_encoders(model, vocab, out, metadata={"note": "test"}, max_sentences=30)
-    return {"model": model, "vocab": vocab, "split": split, "anns": anns, "store": store,
-            "paths": paths, "out": out,
-            "video": tf.saved_model.load(paths["hse_video"]),
-            "text": tf.saved_model.load(paths["hse_text"])}
-
-
 def _keras(model, examples):
     from hse_tf.data.pipeline import collate
     out = model(collate(examples, list(range(len(examples)))))

@@ -1,0 +1,143 @@
+"""Text-to-video search over a gallery of videos.
+
+    python -m hse_tf.index build --model models/ --features FILE --out INDEX \
+        [--layout c3d_hdf5|inception_npz|didemo_hdf5|hdf5] [--annotations ANN --format activitynet]
+    python -m hse_tf.index build-text --model models/ --annotations ANN --out TEXT_INDEX
+    python -m hse_tf.index search INDEX "a man is surfing on a wave" -k 10 [--json]
+    python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
+    python -m hse_tf.index search INDEX --video_id v_abc --text_index TEXT_INDEX   # video -> text
+
+`build` embeds every video with the exported hse_video model (progress on stderr; interrupted
+builds resume), then writes an exact index up to 50,000 videos and a faiss IVF index beyond
+(--kind and the faiss parameters override). Clip embeddings go to INDEX/clips.
+"""
+
+import argparse
+import json
+import sys
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m hse_tf.index",
+                                description="Build and search HSE video/text indices.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="embed a feature file's videos into an index")
+    b.add_argument("--model", required=True, help="export folder holding hse_video/<version>")
+    b.add_argument("--features", required=True)
+    b.add_argument("--layout", default="c3d_hdf5",
+                   choices=["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"])
+    b.add_argument("--annotations", help="take clips from these annotations (else uniform)")
+    b.add_argument("--format", default="activitynet",
+                   help="annotation format: activitynet, didemo, youcook2")
+    b.add_argument("--uniform_clips", type=int, default=4,
+                   help="clips per video when there are no annotations (equal segments)")
+    b.add_argument("--out", required=True)
+    b.add_argument("--batch_size", type=int, default=32)
+    b.add_argument("--shard_size", type=int, default=1024,
+                   help="videos per resumable shard")
+    b.add_argument("--max_shards", type=int, help="stop after this many new shards (split a "
+                   "long build across jobs; rerun to continue)")
+    b.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    _index_args(b)
+    t = sub.add_parser("build-text", help="embed annotated paragraphs (for video -> text)")
+    t.add_argument("--model", required=True)
+    t.add_argument("--annotations", required=True)
+    t.add_argument("--format", default="activitynet")
+    t.add_argument("--out", required=True)
+    _index_args(t)
+    s = sub.add_parser("search", help="query an index")
+    s.add_argument("index")
+    s.add_argument("query", nargs="?", help="text query (sentences end with . ! ?)")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--model", help="export folder (default: the one the index was built with)")
+    s.add_argument("--video_id", help="video -> nearest paragraphs (needs --text_index)")
+    s.add_argument("--text_index")
+    s.add_argument("--on_unknown", default="rank", choices=["rank", "refuse"],
+                   help="a query with no known words: rank by the UNK embedding, or refuse")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def _index_args(p):
+    p.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf", "hnsw"])
+    p.add_argument("--nlist", type=int, help="IVF lists")
+    p.add_argument("--nprobe", type=int, help="IVF lists searched per query")
+    p.add_argument("--hnsw_m", type=int, help="HNSW neighbours per node")
+    p.add_argument("--ef_construction", type=int)
+    p.add_argument("--ef_search", type=int)
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _params(args):
+    names = {"nlist": "nlist", "nprobe": "nprobe", "hnsw_m": "m",
+             "ef_construction": "ef_construction", "ef_search": "ef_search"}
+    return {v: getattr(args, k) for k, v in names.items() if getattr(args, k) is not None}
+
+
+def _annotations(path, fmt, issues):
+    from hse_tf.data.annotations import READERS
+    if fmt not in READERS:
+        raise SystemExit(f"unknown annotation format {fmt!r}; choose from {sorted(READERS)}")
+    return READERS[fmt](path, issues=issues)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from hse_tf.data.errors import DataError, IssueLog
+    from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
+    from hse_tf.index.search import QueryError, as_table, text_query, video_query
+    try:
+        if args.command == "build":
+            from hse_tf.data.features import open_features
+            from hse_tf.index.builder import build_video_index
+            issues = IssueLog(args.on_bad_input)
+            anns = _annotations(args.annotations, args.format, issues) if (
+                args.annotations) else None
+            index = build_video_index(
+                args.model, open_features(args.layout, args.features), args.out, anns,
+                args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
+                max_shards=args.max_shards, progress=not args.quiet, issues=issues)
+            if index is None:
+                print(f"stopped after {args.max_shards} shard(s); rerun to continue")
+            else:
+                print(f"{args.out}: {len(index):,} videos, {index.dim}-d, {index.kind} "
+                      f"{index.params or ''}")
+            if issues.counts:
+                print(f"input problems: {issues.summary()}", file=sys.stderr)
+            return 0
+        if args.command == "build-text":
+            from hse_tf.index.builder import build_text_index
+            anns = _annotations(args.annotations, args.format, IssueLog("error"))
+            index = build_text_index(args.model, anns, args.out, kind=args.kind,
+                                     params=_params(args), progress=not args.quiet)
+            print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")
+            return 0
+        index = GalleryIndex.load(args.index)
+        warnings = []
+        if args.video_id:
+            if not args.text_index:
+                raise QueryError("--video_id needs --text_index (build one with build-text)")
+            results = video_query(index, args.video_id, GalleryIndex.load(args.text_index),
+                                  args.k)
+        else:
+            if not args.query:
+                raise QueryError("give a text query, or --video_id with --text_index")
+            from hse_tf.index.encoders import Encoders
+            models = args.model or index.metadata.get("models_dir")
+            results, warnings = text_query(index, Encoders(models), args.query, args.k,
+                                           args.on_unknown)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if args.json:
+            json.dump({"results": results, "warnings": warnings}, sys.stdout)
+            print()
+        else:
+            print(as_table(results))
+        return 0
+    except (IndexFileError, QueryError, DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Batch-embeds a feature file into a video index (and a clip index), resumably.
+
+Work goes to `<out>.partial/`: plan.json (the videos and settings) and shards/NNNNN.npz, each
+written atomically. An interrupted build, run again with the same arguments, keeps the finished
+shards and embeds only the rest; the finished index replaces `<out>` as a whole.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from hse_tf.data import clips as clip_rules
+from hse_tf.data.atomic import atomic_path
+from hse_tf.data.video_dataset import cut_clips
+from hse_tf.index.encoders import Encoders
+from hse_tf.index.gallery_index import GalleryIndex
+
+
+class Progress:
+    """One self-overwriting stderr line: done/total, rate, ETA."""
+
+    def __init__(self, total, what, stream=sys.stderr, enabled=True):
+        self.total, self.what, self.stream, self.enabled = total, what, stream, enabled
+        self.start, self.done0 = time.perf_counter(), None
+
+    def update(self, done):
+        if not self.enabled:
+            return
+        if self.done0 is None:
+            self.done0, self.start = done, time.perf_counter()
+        dt = max(time.perf_counter() - self.start, 1e-9)
+        rate = (done - self.done0) / dt
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        self.stream.write(f"\r{self.what}: {done:,}/{self.total:,} ({rate:.0f}/s, ETA "
+                          f"{eta:.0f} s)   ")
+        self.stream.flush()
+
+    def finish(self):
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def _spans(feats, uniform_clips, issues, ann):
+    """Inclusive frame ranges of a video's clips: the annotation's (training rules) when there is
+    one, else `uniform_clips` equal segments."""
+    if ann is None:
+        return clip_rules.uniform_segments(len(feats), uniform_clips)
+    return cut_clips(ann, len(feats), issues)
+
+
+def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4, batch_size=32,
+                      shard_size=1024, kind="auto", params=None, clip_kind="auto",
+                      max_shards=None, progress=True, issues=None):
+    """Embeds every video (of `annotations`, or of `store`) and writes the index to `out`.
+
+    Returns the GalleryIndex, or None when `max_shards` stopped the build early (run again to
+    continue)."""
+    from hse_tf.data.errors import IssueLog
+    issues = issues or IssueLog()
+    anns = {a.video_id: a for a in annotations} if annotations is not None else None
+    video_ids = [a.video_id for a in annotations] if annotations is not None else sorted(
+        store.keys())
+    if not video_ids:
+        raise ValueError(f"{store.path}: no videos to index")
+    encoders = Encoders(models_dir)
+    model_path = encoders.video[1]["path"]
+    partial = out.rstrip("/") + ".partial"
+    plan = {"videos": video_ids, "features": os.path.abspath(store.path),
+            "model": os.path.abspath(model_path), "uniform_clips": uniform_clips,
+            "annotations": anns is not None, "shard_size": shard_size}
+    plan_path = os.path.join(partial, "plan.json")
+    if os.path.exists(plan_path):
+        with open(plan_path) as f:
+            old = json.load(f)
+        if old != plan:
+            raise ValueError(f"{partial}: an interrupted build with other inputs or settings is "
+                             f"here; delete it, or rerun with the same arguments")
+    else:
+        with atomic_path(plan_path) as tmp, open(tmp, "w") as f:
+            json.dump(plan, f)
+    shards = [video_ids[i:i + shard_size] for i in range(0, len(video_ids), shard_size)]
+    shard_dir = os.path.join(partial, "shards")
+    os.makedirs(shard_dir, exist_ok=True)
+    done = {i for i in range(len(shards))
+            if os.path.exists(os.path.join(shard_dir, f"{i:05d}.npz"))}
+    bar = Progress(len(video_ids), "embedding videos", enabled=progress)
+    n_done = sum(len(shards[i]) for i in done)
+    new = 0
+    for i, shard in enumerate(shards):
+        if i in done:
+            continue
+        if max_shards is not None and new >= max_shards:
+            bar.finish()
+            return None
+        video, clips, counts, spans = [], [], [], []
+        for start in range(0, len(shard), batch_size):
+            ids = shard[start:start + batch_size]
+            feats = [store.get(v) for v in ids]
+            sp = [_spans(f, uniform_clips, issues, anns[v] if anns else None)
+                  for v, f in zip(ids, feats)]
+            v_emb, c_emb = encoders.embed_videos(feats, sp)
+            video.append(v_emb)
+            if c_emb is not None:
+                clips.extend(c_emb)
+            counts.extend(len(s) for s in sp)
+            spans.extend(sp)
+            n_done += len(ids)
+            bar.update(n_done)
+        with atomic_path(os.path.join(shard_dir, f"{i:05d}.npz")) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, video=np.concatenate(video),
+                         clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
+                         counts=np.asarray(counts), spans=np.asarray(
+                             [s for sp in spans for s in sp], np.int64).reshape(-1, 2))
+        new += 1
+    bar.finish()
+    return _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params,
+                   clip_kind)
+
+
+def _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params, clip_kind):
+    parts = [np.load(os.path.join(shard_dir, f"{i:05d}.npz")) for i in range(len(shards))]
+    video = np.concatenate([p["video"] for p in parts])
+    counts = np.concatenate([p["counts"] for p in parts])
+    spans = np.concatenate([p["spans"] for p in parts])
+    meta = {"model": plan["model"], "models_dir": os.path.dirname(os.path.dirname(plan["model"])),
+            "features": plan["features"], "content": "videos",
+            "clips": "annotations" if anns else f"{plan['uniform_clips']} uniform segments"}
+    index = GalleryIndex(video_ids, video, kind, params, meta)
+    index.save(out)
+    if parts[0]["clips"].size:
+        owner = np.repeat(np.arange(len(video_ids)), counts)
+        within = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        clip_ids = []
+        for row, k, (s, e) in zip(owner, within, spans):
+            vid = video_ids[row]
+            entry = {"video": vid, "start_frame": int(s), "end_frame": int(e)}
+            ann = anns.get(vid) if anns else None
+            if ann is not None and ann.unit == "seconds":
+                entry["start"], entry["end"] = (float(t) for t in ann.segments[k])
+            clip_ids.append(entry)
+        clips = np.concatenate([p["clips"] for p in parts])
+        GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"}).save(
+            os.path.join(out, "clips"))
+    shutil.rmtree(partial, ignore_errors=True)
+    return index
+
+
+def build_text_index(models_dir, annotations, out, batch_size=64, kind="auto", params=None,
+                     progress=True):
+    """Paragraph index of annotated videos (for video -> nearest paragraphs)."""
+    encoders = Encoders(models_dir)
+    bar = Progress(len(annotations), "embedding paragraphs", enabled=progress)
+    parts = []
+    for start in range(0, len(annotations), batch_size):
+        chunk = annotations[start:start + batch_size]
+        parts.append(encoders.embed_text([a.sentences for a in chunk])["paragraph"])
+        bar.update(start + len(chunk))
+    bar.finish()
+    meta = {"model": encoders.text[1]["path"], "models_dir": os.path.abspath(models_dir),
+            "content": "paragraphs",
+            "first_sentences": [a.sentences[0] for a in annotations]}
+    index = GalleryIndex([a.video_id for a in annotations], np.concatenate(parts), kind, params,
+                         meta)
+    index.save(out)
+    return index

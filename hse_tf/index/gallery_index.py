@@ -1,0 +1,164 @@
+"""A searchable set of L2-normalised embeddings with ids: exact or faiss (IVF / HNSW).
+
+On disk (a folder, written atomically):
+  index.json      kind, dim, count, parameters, model, extra metadata
+  ids.json        the id of each row (a video id, or {"video", "start", "end"} for clips)
+  embeddings.npy  [N, D] float32 (exact search; also kept for approximate indices so they can
+                  be rebuilt with other parameters without re-embedding)
+  faiss.index     the faiss index (ivf / hnsw only)
+Cosine similarity = inner product, since every row and query is L2-normalised.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from hse_tf.data.atomic import atomic_dir
+
+KINDS = ("auto", "exact", "ivf", "hnsw")
+EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF beyond
+
+
+class IndexFileError(Exception):
+    """A missing, corrupt or incompatible index (names the file)."""
+
+
+def default_params(kind, n):
+    """Default faiss parameters for `n` rows (recall@10 >= 0.95 on bench/search.py's 1M test)."""
+    if kind == "ivf":
+        nlist = int(min(max(1, 4 * math.sqrt(n)), max(1, n // 39)))  # faiss wants >= 39 per list
+        return {"nlist": nlist, "nprobe": max(1, min(nlist, nlist // 32 + 16))}
+    if kind == "hnsw":
+        return {"m": 32, "ef_construction": 80, "ef_search": 128}
+    return {}
+
+
+def _normalise(x, what):
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"{what}: expected a [N, D] matrix, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: NaN or Inf values")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"{what}: a zero vector cannot be normalised")
+    return x / norms
+
+
+class GalleryIndex:
+    def __init__(self, ids, embeddings, kind="auto", params=None, metadata=None):
+        self.ids = list(ids)
+        self.embeddings = _normalise(embeddings, "embeddings")
+        if len(self.ids) != len(self.embeddings):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.embeddings)} embeddings")
+        if kind not in KINDS:
+            raise ValueError(f"unknown index kind {kind!r}; choose from {KINDS}")
+        n = len(self.ids)
+        self.kind = kind if kind != "auto" else ("exact" if n <= EXACT_MAX else "ivf")
+        self.params = {**default_params(self.kind, n), **(params or {})}
+        self.metadata = dict(metadata or {})
+        self.faiss_index = self._build() if self.kind != "exact" else None
+
+    @property
+    def dim(self):
+        return self.embeddings.shape[1]
+
+    def __len__(self):
+        return len(self.ids)
+
+    def _build(self):
+        import faiss
+        d, p = self.dim, self.params
+        if self.kind == "ivf":
+            quantizer = faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFFlat(quantizer, d, int(p["nlist"]), faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            train = self.embeddings
+            if len(train) > 256 * p["nlist"]:  # k-means on a seeded sample, as faiss advises
+                train = train[rng.choice(len(train), 256 * p["nlist"], replace=False)]
+            index.train(train)
+            index.add(self.embeddings)
+        else:
+            index = faiss.IndexHNSWFlat(d, int(p["m"]), faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = int(p["ef_construction"])
+            index.add(self.embeddings)
+        self._set_search_params(index)
+        return index
+
+    def _set_search_params(self, index):
+        if self.kind == "ivf":
+            index.nprobe = int(self.params["nprobe"])
+        elif self.kind == "hnsw":
+            index.hnsw.efSearch = int(self.params["ef_search"])
+
+    def search(self, queries, k=10):
+        """queries [Q, D] -> (scores [Q, k'], rows [Q, k']) with k' = min(k, N), best first."""
+        q = _normalise(np.atleast_2d(queries), "queries")
+        if q.shape[1] != self.dim:
+            raise ValueError(f"query dimension {q.shape[1]} does not match the index's "
+                             f"{self.dim} (built with model {self.metadata.get('model', '?')})")
+        k = min(int(k), len(self))
+        if self.faiss_index is None:
+            sims = q @ self.embeddings.T
+            rows = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(sims, rows, 1), rows
+        scores, rows = self.faiss_index.search(q, k)
+        return scores, rows
+
+    def save(self, path):
+        with atomic_dir(path) as tmp:
+            np.save(os.path.join(tmp, "embeddings.npy"), self.embeddings)
+            with open(os.path.join(tmp, "ids.json"), "w") as f:
+                json.dump(self.ids, f)
+            if self.faiss_index is not None:
+                import faiss
+                faiss.write_index(self.faiss_index, os.path.join(tmp, "faiss.index"))
+            with open(os.path.join(tmp, "index.json"), "w") as f:
+                json.dump({"kind": self.kind, "dim": self.dim, "count": len(self),
+                           "params": self.params, **self.metadata}, f, indent=1)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        meta_path = os.path.join(path, "index.json")
+        if not os.path.isdir(path) or not os.path.exists(meta_path):
+            raise IndexFileError(f"{meta_path}: no index here (build one with "
+                                 f"'python -m hse_tf.index build')")
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            kind, dim, count = meta.pop("kind"), meta.pop("dim"), meta.pop("count")
+            params = meta.pop("params")
+        except (ValueError, KeyError) as e:
+            raise IndexFileError(f"{meta_path}: corrupt index metadata ({e})") from None
+        try:
+            with open(os.path.join(path, "ids.json")) as f:
+                ids = json.load(f)
+        except (OSError, ValueError) as e:
+            raise IndexFileError(f"{os.path.join(path, 'ids.json')}: cannot read ({e})") from None
+        try:
+            emb = np.load(os.path.join(path, "embeddings.npy"))
+        except (OSError, ValueError) as e:
+            raise IndexFileError(f"{os.path.join(path, 'embeddings.npy')}: cannot read "
+                                 f"({e})") from None
+        if emb.shape != (count, dim) or len(ids) != count:
+            raise IndexFileError(f"{path}: index.json says {count} x {dim}, found embeddings "
+                                 f"{emb.shape} and {len(ids)} ids")
+        index = cls.__new__(cls)
+        index.ids, index.embeddings, index.kind = ids, emb.astype(np.float32), kind
+        index.params, index.metadata, index.faiss_index = params, meta, None
+        if kind != "exact":
+            import faiss
+            fpath = os.path.join(path, "faiss.index")
+            try:
+                index.faiss_index = faiss.read_index(fpath)
+            except RuntimeError as e:
+                raise IndexFileError(f"{fpath}: cannot read faiss index "
+                                     f"({str(e).splitlines()[0]})") from None
+            if index.faiss_index.ntotal != count or index.faiss_index.d != dim:
+                raise IndexFileError(f"{fpath}: holds {index.faiss_index.ntotal} x "
+                                     f"{index.faiss_index.d}, expected {count} x {dim}")
+            index._set_search_params(index.faiss_index)
+        return index

@@ -1,0 +1,1 @@
+"""Serving: the gRPC client and a development stand-in for TF Serving."""

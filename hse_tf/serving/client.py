@@ -1,0 +1,184 @@
+"""gRPC client for the exported HSE models, with the standard tensorflow-serving-api stubs.
+
+    python -m hse_tf.serving.client text --server localhost:8500 "a man surfs." "he falls."
+    python -m hse_tf.serving.client video --server localhost:8500 --features c3d.hdf5 \
+        --layout c3d_hdf5 --video_id v_abc --annotations val_1.json
+    python -m hse_tf.serving.client metadata --server localhost:8500 --model hse_text
+
+Works against TF Serving and the development stand-in (hse_tf.serving.server) alike.
+"""
+
+import json
+import sys
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+MAX_MESSAGE = 256 * 2**20
+
+
+class HSEClient:
+    """Embeds paragraphs and videos through PredictionService.Predict."""
+
+    def __init__(self, target="localhost:8500", timeout=60.0, text_model="hse_text",
+                 video_model="hse_video"):
+        self.channel = grpc.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                             ("grpc.max_send_message_length", MAX_MESSAGE)])
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.timeout, self.text_model, self.video_model = timeout, text_model, video_model
+
+    def close(self):
+        self.channel.close()
+
+    def predict(self, model, inputs, signature="serving_default", version=None,
+                output_filter=()):
+        """Raw Predict: {name: array} in, {name: numpy array} out. Raises grpc.RpcError."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = signature
+        if version is not None:
+            request.model_spec.version.value = version
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(
+                value if isinstance(value, tensor_pb2.TensorProto)
+                else tf.make_tensor_proto(value))
+        request.output_filter.extend(output_filter)
+        response = self.stub.Predict(request, timeout=self.timeout)
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+    def embed_paragraphs(self, paragraphs, version=None):
+        """paragraphs: list of lists of sentences -> {'paragraph' [B, H], 'sentences' [list of
+        [S_i, H]] (hierarchical models), 'unknown_counts' [list of [S_i]]}."""
+        counts = [len(p) for p in paragraphs]
+        width = max(counts, default=0)
+        # surrogateescape keeps undecodable bytes (e.g. from argv) as they were, so the server
+        # can reject them, rather than failing here on encoding.
+        padded = np.empty((len(paragraphs), width), dtype=object)
+        padded[:] = b""
+        for i, p in enumerate(paragraphs):
+            for j, s in enumerate(p):
+                padded[i, j] = s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
+        out = self.predict(self.text_model, {
+            "sentences": padded,
+            "sentence_counts": np.asarray(counts, np.int64)}, version=version)
+        return _unpad(out, counts, ("sentences", "token_counts", "unknown_counts"))
+
+    def embed_videos(self, features, clip_times, durations, version=None):
+        """features: list of [T_i, D] arrays; clip_times: list of [(start, end)] seconds;
+        durations: seconds per video -> {'video' [B, H], 'clips' [list of [C_i, H]]}."""
+        lengths = [len(f) for f in features]
+        counts = [len(c) for c in clip_times]
+        x = np.zeros((len(features), max(lengths, default=0), features[0].shape[1] if features
+                      else 0), np.float32)
+        times = np.zeros((len(features), max(counts, default=0), 2), np.float64)
+        for i, (f, c) in enumerate(zip(features, clip_times)):
+            x[i, :len(f)] = f
+            if c:
+                times[i, :len(c)] = c
+        out = self.predict(self.video_model, {
+            "features": x, "feature_lengths": np.asarray(lengths, np.int64),
+            "clip_times": times, "clip_counts": np.asarray(counts, np.int64),
+            "durations": np.asarray(durations, np.float64)}, version=version)
+        return _unpad(out, counts, ("clips",))
+
+    def metadata(self, model, version=None):
+        """{signature: {'inputs': {name: (dtype, shape)}, 'outputs': {...}}} via GetModelMetadata."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = model
+        if version is not None:
+            request.model_spec.version.value = version
+        request.metadata_field.append("signature_def")
+        response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+
+        def describe(infos):
+            return {k: (tf.dtypes.as_dtype(v.dtype).name,
+                        [d.size for d in v.tensor_shape.dim]) for k, v in infos.items()}
+        return {name: {"inputs": describe(s.inputs), "outputs": describe(s.outputs)}
+                for name, s in sig_map.signature_def.items()}
+
+
+def _unpad(out, counts, per_item):
+    result = {}
+    for k, v in out.items():
+        result[k] = [v[i, :c] for i, c in enumerate(counts)] if k in per_item else v
+    return result
+
+
+def _text(args, client):
+    out = client.embed_paragraphs([args.sentences])
+    unknown = int(sum(out["unknown_counts"][0]))
+    tokens = int(sum(out["token_counts"][0]))
+    if unknown:
+        print(f"warning: {unknown} of {tokens} words are not in the model's vocabulary",
+              file=sys.stderr)
+    return {"paragraph": out["paragraph"][0].tolist(),
+            "sentences": out["sentences"][0].tolist() if "sentences" in out else None,
+            "unknown_words": unknown, "words": tokens}
+
+
+def _video(args, client):
+    from hse_tf.data.annotations import load_json
+    from hse_tf.data.features import open_features
+    feats = open_features(args.layout, args.features).get(args.video_id)
+    if args.annotations:
+        ann = load_json(args.annotations)
+        if args.video_id not in ann:
+            raise SystemExit(f"{args.annotations}: no video {args.video_id}")
+        times, duration = ann[args.video_id]["timestamps"], ann[args.video_id]["duration"]
+    else:
+        if not args.clip_times or args.duration is None:
+            raise SystemExit("give --annotations, or --clip_times and --duration")
+        times = [[float(x) for x in c.split(":")] for c in args.clip_times.split(",")]
+        duration = args.duration
+    out = client.embed_videos([feats], [times], [duration])
+    return {"video": out["video"][0].tolist(),
+            "clips": out["clips"][0].tolist() if "clips" in out else None}
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description="Embed text or videos through TF Serving (gRPC).")
+    p.add_argument("--server", default="localhost:8500")
+    p.add_argument("--timeout", type=float, default=60.0)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("text", help="embed one paragraph (one argument per sentence)")
+    t.add_argument("sentences", nargs="+")
+    v = sub.add_parser("video", help="embed one video from a feature file")
+    v.add_argument("--features", required=True)
+    v.add_argument("--layout", default="c3d_hdf5")
+    v.add_argument("--video_id", required=True)
+    v.add_argument("--annotations", help="ActivityNet-style JSON giving timestamps and duration")
+    v.add_argument("--clip_times", help="start:end seconds, comma separated")
+    v.add_argument("--duration", type=float)
+    m = sub.add_parser("metadata", help="signatures of a served model")
+    m.add_argument("--model", default="hse_text")
+    args = p.parse_args(argv)
+    from hse_tf.data.errors import DataError
+    client = HSEClient(args.server, args.timeout)
+    try:
+        if args.command == "metadata":
+            result = client.metadata(args.model)
+        else:
+            result = (_text if args.command == "text" else _video)(args, client)
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 2
+    except DataError as e:  # the feature or annotation file (names file, video, field)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    json.dump(result, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

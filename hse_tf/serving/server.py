@@ -1,0 +1,182 @@
+"""A loopback gRPC PredictionService over exported SavedModels: a development stand-in for TF Serving.
+
+    python -m hse_tf.serving.server --models_dir models --port 8500
+    python -m hse_tf.serving.server --model_config_file serving/models.config --models_dir models
+
+TF Serving's model server cannot be installed from PyPI or Debian, so this server implements
+the same gRPC API (tensorflow_serving.apis PredictionService: Predict and GetModelMetadata) with
+TF Serving's status codes: INVALID_ARGUMENT for bad inputs (missing, unexpected, wrong dtype or
+shape, or rejected by the model's own checks), NOT_FOUND for an unknown model, version or
+signature. It is for local use and tests; deploy with TF Serving (see Dockerfile). Clients cannot
+tell the two apart.
+"""
+
+import concurrent.futures
+import logging
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from hse_tf.serving.model_registry import ModelRegistry, NotFound
+
+MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
+
+
+class RequestError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def _first_line(error):
+    """The useful part of a TF error message: the assertion text, without the graph dump
+    ('Graph execution error', 'Detected at node', stack frames, node names)."""
+    text = getattr(error, "message", str(error))
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("Graph execution error", "Detected at node", "File ",
+                                        "<stack traces", "[[")):
+            continue
+        return line.split("\t [[")[0].strip()
+    return type(error).__name__
+
+
+def _check_inputs(request, fn, signature_name):
+    specs = fn.structured_input_signature[1]
+    given = set(request.inputs)
+    missing = sorted(set(specs) - given)
+    if missing:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"missing input(s) {missing} for signature '{signature_name}'; "
+                           f"expects {sorted(specs)}")
+    extra = sorted(given - set(specs))
+    if extra:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"unexpected input(s) {extra} for signature '{signature_name}'; "
+                           f"expects {sorted(specs)}")
+    out = {}
+    for name, spec in specs.items():
+        proto = request.inputs[name]
+        if proto.dtype != spec.dtype.as_datatype_enum:
+            got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "unset"
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input '{name}': expects dtype {spec.dtype.name}, got {got}")
+        try:
+            value = tf.make_ndarray(proto)
+        except Exception as e:  # malformed TensorProto (content does not match shape)
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input '{name}': malformed tensor: {e}") from None
+        if not spec.shape.is_compatible_with(value.shape):
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input '{name}': expects shape {spec.shape} "
+                               f"(None = any), got {list(value.shape)}")
+        out[name] = tf.constant(value, dtype=spec.dtype)
+    return out
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, registry):
+        self.registry = registry
+
+    def _servable(self, spec):
+        version = spec.version.value if spec.HasField("version") else None
+        return self.registry.get(spec.name, version, spec.version_label or None)
+
+    def Predict(self, request, context):
+        try:
+            servable = self._servable(request.model_spec)
+            sig = request.model_spec.signature_name or "serving_default"
+            if sig not in servable.signatures:
+                raise NotFound(f"Serving signature key \"{sig}\" not found. Model "
+                               f"{servable.name} has {sorted(servable.signatures)}")
+            fn = servable.signatures[sig]
+            inputs = _check_inputs(request, fn, sig)
+            wanted = list(request.output_filter)
+            unknown = sorted(set(wanted) - set(fn.structured_outputs))
+            if unknown:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"output_filter: unknown output(s) {unknown}")
+            try:
+                outputs = fn(**inputs)
+            except tf.errors.InvalidArgumentError as e:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, _first_line(e)) from None
+            except tf.errors.ResourceExhaustedError as e:
+                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, _first_line(e)) from None
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = sig
+            for name, value in outputs.items():
+                if not wanted or name in wanted:
+                    response.outputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+            return response
+        except NotFound as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except RequestError as e:
+            context.abort(e.code, str(e))
+        except Exception as e:  # never let one request take the server down
+            logging.exception("Predict failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+    def GetModelMetadata(self, request, context):
+        try:
+            servable = self._servable(request.model_spec)
+            fields = list(request.metadata_field)
+            if fields != ["signature_def"]:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"metadata_field must be ['signature_def'], got {fields}")
+            sig_map = get_model_metadata_pb2.SignatureDefMap()
+            for k, v in servable.signature_defs.items():
+                sig_map.signature_def[k].CopyFrom(v)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.metadata["signature_def"].Pack(sig_map)
+            return response
+        except NotFound as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except RequestError as e:
+            context.abort(e.code, str(e))
+
+
+def start_server(registry, port=0, host="127.0.0.1", workers=16):
+    """Starts serving `registry` on host:port (0 = any free port); returns (server, port)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers),
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                  ("grpc.max_send_message_length", MAX_MESSAGE)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(registry), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot bind {host}:{port}")
+    server.start()
+    return server, bound
+
+
+def main(argv):
+    from absl import flags
+    f = flags.FLAGS
+    if f.model_config_file:
+        registry = ModelRegistry.from_config(f.model_config_file, f.models_dir)
+    elif f.models_dir:
+        registry = ModelRegistry.from_dir(f.models_dir)
+    else:
+        raise SystemExit("give --models_dir and/or --model_config_file")
+    server, port = start_server(registry, f.port, f.host)
+    for name, versions in registry.models.items():
+        print(f"serving {name} versions {sorted(versions)}", flush=True)
+    print(f"PredictionService (development stand-in for TF Serving) on {f.host}:{port}",
+          flush=True)
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    flags.DEFINE_string("models_dir", None, "Folder of <name>/<version>/saved_model.pb.")
+    flags.DEFINE_string("model_config_file", None, "TF Serving models.config (model_config_list).")
+    flags.DEFINE_integer("port", 8500, "gRPC port (TF Serving's default 8500).")
+    flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
+    app.run(main)
