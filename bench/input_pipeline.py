@@ -25,6 +25,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+from memory import proc_mb  # noqa: E402
 REAL = os.path.join(ROOT, "..", "shared", "data", "activitynet_captions", "val_1.json")
 
 
@@ -50,15 +52,6 @@ def make_data(folder, n, dim=500, seed=0):
     feat_path = os.path.join(folder, "feats.hdf5")
     write_features("c3d_hdf5", feat_path, feats)
     return ann_path, feat_path
-
-
-def proc_mb(field):
-    """VmHWM (peak) or VmRSS (current) of this process, in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
 
 
 def run_one(ann_path, feat_path, batch):

@@ -26,20 +26,14 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+from memory import proc_mb  # noqa: E402
 REAL = os.path.join(ROOT, "..", "shared", "data", "activitynet_captions", "train.json")
 
 SIZES = {
     "paper": dict(hidden=1024, feature_dim=500, word_dim=300, vocab=10000, batch=64),
     "demo": dict(hidden=128, feature_dim=64, word_dim=50, vocab=400, batch=32),
 }
-
-
-def proc_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
 
 
 class RandomStore:

@@ -197,3 +197,53 @@ def test_bad_requests_fail_with_named_inputs(exported):
     _raises(video, "durations", **{**req, "durations": s([10.0, 0.0], tf.float64)})
     _raises(video, "feature_lengths", **{**req, "feature_lengths": s([0, 3], i64)})
     _raises(video, "different batch sizes|one per video", **{**req, "clip_counts": s([1], i64)})
+
+
+def test_parity_on_activitynet_shaped_inputs(tmp_path):
+    # 500-d C3D-sized features, real val_1 durations and timestamps (including segments that end
+    # after the video, which both sides clamp), features of length round(2 * duration).
+    import keras
+    from hse_tf.data.annotations import read_activitynet_captions
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.pipeline import collate
+    from hse_tf.data.video_dataset import VideoDataset
+    from hse_tf.data.vocabulary import Vocabulary
+    from hse_tf.experiment import model_from_config
+    from hse_tf.export import export_encoders
+    from tests.conftest import shared_path
+    anns = read_activitynet_captions(shared_path("activitynet_captions", "val_1.json"),
+                                     issues=IssueLog("skip"))
+    over = [a for a in anns if any(s[1] > a.duration for s in a.segments)][:3]
+    picked = over + anns[:3]
+    rng = np.random.default_rng(0)
+    feats = {a.video_id: rng.normal(size=(max(1, round(2 * a.duration)), 500)).astype(np.float32)
+             for a in picked}
+
+    class Store:
+        path = "memory"
+
+        def get(self, vid):
+            return feats[vid]
+
+    vocab = Vocabulary.build([s for a in picked for s in a.sentences])
+    split = VideoDataset(picked, Store(), vocab, IssueLog("skip"))
+    keras.utils.set_random_seed(1)
+    model = model_from_config({"model": "hse", "hidden": 16}, 500, len(vocab), 12)
+    paths = export_encoders(model, vocab, str(tmp_path))
+    want = model(collate([split.example(i) for i in range(len(split))], list(range(len(split)))))
+    video = tf.saved_model.load(paths["hse_video"]).signatures["ragged"]
+    got = video(
+        features=tf.constant(np.concatenate([feats[a.video_id] for a in picked])),
+        feature_row_splits=tf.constant(np.cumsum([0] + [len(feats[a.video_id]) for a in picked]),
+                                       tf.int64),
+        clip_times=tf.constant(np.concatenate([a.segments for a in picked]), tf.float64),
+        clip_row_splits=tf.constant(np.cumsum([0] + [len(a.segments) for a in picked]), tf.int64),
+        durations=tf.constant([a.duration for a in picked], tf.float64))
+    np.testing.assert_allclose(got["video"], want["video"], atol=TOL)
+    np.testing.assert_allclose(got["clips"], want["clips"], atol=TOL)
+    text = tf.saved_model.load(paths["hse_text"]).signatures["ragged"]
+    got = text(sentences=tf.constant([s for a in picked for s in a.sentences]),
+               paragraph_row_splits=tf.constant(np.cumsum([0] + [len(a.sentences)
+                                                                 for a in picked]), tf.int64))
+    np.testing.assert_allclose(got["paragraph"], want["paragraph"], atol=TOL)
+    np.testing.assert_allclose(got["sentences"], want["sentences"], atol=TOL)

@@ -45,7 +45,8 @@ def test_auto_kind_and_defaults():
     assert GalleryIndex(list("abcd"), x).kind == "exact"
     from hse_tf.index.gallery_index import default_params
     p = default_params("ivf", 1_000_000)
-    assert p == {"nlist": 4000, "nprobe": 141}  # 4 * sqrt(1e6); 4000 // 32 + 16
+    assert p == {"nlist": 1000, "nprobe": 62}  # sqrt(1e6); 1000 // 16
+    assert default_params("ivf", 100) == {"nlist": 2, "nprobe": 2}  # 100 // 39 = 2 lists
 
 
 def test_bad_index_files_and_queries(tmp_path):

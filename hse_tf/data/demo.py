@@ -3,7 +3,8 @@
     python -m hse_tf.data.demo --out data/demo
 
 Writes train.json / val_1.json (ActivityNet Captions layout), c3d_features.hdf5 (C3D layout:
-f[vid]['c3d_features'] float [T, D]) and glove_demo.txt (GloVe text layout).
+f[vid]['c3d_features'] float [T, D]), glove_demo.txt (GloVe text layout) and labels_{train,val}.csv
+(TSP ground-truth layout; the class is the video's scene, e.g. 'kitchen').
 
 Each video is a sequence of events; each event is one sentence ("a woman slices the bread in the
 kitchen") and one clip. A clip's frames are the sum of its words' visual prototypes (actor, action,
@@ -43,7 +44,11 @@ def _sentence(rng, actor, action, obj, place):
 
 def generate(n_train=600, n_val=200, dim=64, word_dim=50, seed=0, min_events=2, max_events=5,
              fps=2.0, noise=2.0):
-    """Returns (train_json, val_json, features {vid: [T, D]}, (words, vectors))."""
+    """Returns (train_json, val_json, features {vid: [T, D]}, (words, vectors), scenes {vid: place}).
+
+    The scene (the place every event of a video happens in) is the demo's video-level class, for
+    the zero-shot and classifier heads.
+    """
     rng = np.random.default_rng(seed)
 
     def protos(n, scale=1.0):
@@ -78,27 +83,27 @@ def generate(n_train=600, n_val=200, dim=64, word_dim=50, seed=0, min_events=2, 
         x = np.tanh((x + vid_rng.normal(scale=noise, size=x.shape)) @ mix * 0.5)
         return x.astype(np.float32), {"duration": round(len(x) / fps, 2),
                                       "timestamps": [[round(a, 2), round(b, 2)] for a, b in stamps],
-                                      "sentences": sents}
+                                      "sentences": sents}, PLACES[place]
 
-    features, splits = {}, []
+    features, splits, scenes = {}, [], {}
     for name, n, offset in (("train", n_train, 0), ("val", n_val, n_train)):
         split = {}
         for k in range(n):
             vid = f"v_demo{offset + k:05d}"
-            x, ann = video(np.random.default_rng([seed, offset + k]))
+            x, ann, scenes[vid] = video(np.random.default_rng([seed, offset + k]))
             features[vid] = x
             split[vid] = ann
         splits.append(split)
     words = sorted({w for w in ACTORS + OBJECTS + PLACES + FILLER}
                    | {a for pair in ACTIONS for a in pair})
     vectors = rng.normal(scale=0.4, size=(len(words), word_dim)).astype(np.float32)
-    return splits[0], splits[1], features, (words, vectors)
+    return splits[0], splits[1], features, (words, vectors), scenes
 
 
 def write(out, **kwargs):
     """Writes the demo dataset under `out` (atomically, file by file). Returns the paths."""
     import json
-    train, val, feats, (words, vectors) = generate(**kwargs)
+    train, val, feats, (words, vectors), scenes = generate(**kwargs)
     os.makedirs(out, exist_ok=True)
     paths = {"train": os.path.join(out, "train.json"), "val_1": os.path.join(out, "val_1.json"),
              "features": os.path.join(out, "c3d_features.hdf5"),
@@ -109,13 +114,29 @@ def write(out, **kwargs):
                 json.dump(split, f)
     write_features("c3d_hdf5", paths["features"], feats)
     save_glove_txt(paths["word_vectors"], words, vectors)
+    for key, split in (("labels_train", train), ("labels_val", val)):
+        paths[key] = os.path.join(out, f"{key}.csv")
+        _write_tsp_labels(paths[key], {v: (split[v]["duration"], scenes[v]) for v in split})
     return paths
+
+
+def _write_tsp_labels(path, labels):
+    """Video-level classes in the TSP ground-truth CSV layout (one whole-video row each)."""
+    import csv
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["video-name", "t-start", "t-end", "action-label", "video-duration",
+                        "filename", "fps", "video-frames", "temporal-region-label"])
+            for vid, (duration, label) in labels.items():
+                w.writerow([vid[2:], 0.0, duration, label, duration, f"{vid}.mp4", 2.0,
+                            int(round(duration * 2)), "Action"])
 
 
 def ensure(out, **kwargs):
     """Writes the demo dataset unless it is already there (first use of configs/demo.flags)."""
-    marker = os.path.join(out, "c3d_features.hdf5")
-    if not os.path.exists(marker) or not os.path.exists(os.path.join(out, "glove_demo.txt")):
+    needed = ["c3d_features.hdf5", "glove_demo.txt", "labels_val.csv"]
+    if not all(os.path.exists(os.path.join(out, n)) for n in needed):
         logging.info("Writing the demo dataset to %s", out)
         write(out, **kwargs)
     return out

@@ -33,11 +33,7 @@ def check_row_splits(splits, n_values, what, values_name, min_rows=1, max_per_ro
     checks = [tf.debugging.assert_positive(
         lengths, message=f"{what}: every row needs at least one of {values_name} (row splits "
                          f"must increase)")]
-    if max_per_row is not None:
-        checks.append(tf.debugging.assert_less_equal(
-            lengths, tf.constant(max_per_row, tf.int64),
-            message=f"{what}: more than {max_per_row} {values_name} in one row (the export's "
-                    f"limit)"))
+    checks += _at_most(lengths, max_per_row, what, values_name)
     with tf.control_dependencies(checks):
         return tf.identity(lengths)
 
@@ -52,13 +48,17 @@ def check_counts(counts, capacity, what, values_name, max_per_row=None):
         tf.debugging.assert_less_equal(counts, tf.cast(capacity, tf.int64),
                                        message=f"{what}: a count exceeds the padded width"),
     ]
-    if max_per_row is not None:
-        checks.append(tf.debugging.assert_less_equal(
-            counts, tf.constant(max_per_row, tf.int64),
-            message=f"{what}: more than {max_per_row} {values_name} in one row (the export's "
-                    f"limit)"))
+    checks += _at_most(counts, max_per_row, what, values_name)
     with tf.control_dependencies(checks):
         return tf.identity(counts)
+
+
+def _at_most(lengths, max_per_row, what, values_name):
+    if max_per_row is None:
+        return []
+    return [tf.debugging.assert_less_equal(
+        lengths, tf.constant(max_per_row, tf.int64),
+        message=f"{what}: more than {max_per_row} {values_name} in one row (the export's limit)")]
 
 
 def unpad(padded, counts):

@@ -26,10 +26,11 @@ class IndexFileError(Exception):
 
 
 def default_params(kind, n):
-    """Default faiss parameters for `n` rows (recall@10 >= 0.95 on bench/search.py's 1M test)."""
+    """Default faiss parameters for `n` rows (bench/search.py measures their recall@10)."""
     if kind == "ivf":
-        nlist = int(min(max(1, 4 * math.sqrt(n)), max(1, n // 39)))  # faiss wants >= 39 per list
-        return {"nlist": nlist, "nprobe": max(1, min(nlist, nlist // 32 + 16))}
+        # sqrt(n) lists keeps k-means training affordable on CPU; faiss wants >= 39 rows per list.
+        nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
+        return {"nlist": nlist, "nprobe": int(min(nlist, max(16, nlist // 16)))}
     if kind == "hnsw":
         return {"m": 32, "ef_construction": 80, "ef_search": 128}
     return {}
@@ -76,8 +77,8 @@ class GalleryIndex:
             index = faiss.IndexIVFFlat(quantizer, d, int(p["nlist"]), faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
             train = self.embeddings
-            if len(train) > 256 * p["nlist"]:  # k-means on a seeded sample, as faiss advises
-                train = train[rng.choice(len(train), 256 * p["nlist"], replace=False)]
+            if len(train) > 64 * p["nlist"]:  # k-means on a seeded sample (faiss: 39-256/list)
+                train = train[np.sort(rng.choice(len(train), 64 * p["nlist"], replace=False))]
             index.train(train)
             index.add(self.embeddings)
         else:
@@ -101,11 +102,23 @@ class GalleryIndex:
                              f"{self.dim} (built with model {self.metadata.get('model', '?')})")
         k = min(int(k), len(self))
         if self.faiss_index is None:
-            sims = q @ self.embeddings.T
-            rows = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-            return np.take_along_axis(sims, rows, 1), rows
+            # Queries in chunks, so the similarity block stays ~256 MB however large the index.
+            step = max(1, 2**26 // len(self))
+            parts = [self._exact(q[i:i + step], k) for i in range(0, len(q), step)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         scores, rows = self.faiss_index.search(q, k)
         return scores, rows
+
+    def _exact(self, q, k):
+        sims = q @ self.embeddings.T
+        if k < sims.shape[1]:  # top-k candidates first, then a stable sort among them
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            part.sort(axis=1)  # row order, so that ties keep it after the stable sort
+        else:
+            part = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+        order = np.argsort(-np.take_along_axis(sims, part, 1), axis=1, kind="stable")
+        rows = np.take_along_axis(part, order, 1)
+        return np.take_along_axis(sims, rows, 1), rows
 
     def save(self, path):
         with atomic_dir(path) as tmp:

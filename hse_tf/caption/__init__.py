@@ -1,0 +1,1 @@
+"""Video captioning on HSE embeddings: metrics (and the captioning head)."""

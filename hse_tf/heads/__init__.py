@@ -1,0 +1,1 @@
+"""Downstream heads on frozen HSE embeddings: zero-shot recognition, MLP classifier."""

@@ -1,0 +1,57 @@
+"""Zero-shot recognition and the MLP classifier on frozen embeddings."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from hse_tf.heads.whole_video import topk_accuracy
+
+
+def test_topk_accuracy_hand_computed():
+    # Video 0: best class 2 (label 2) -> top-1 hit. Video 1: order 0, 1, 2, label 2 -> top-1
+    # miss, top-3 hit. Video 2: labels {0, 1}, best class 1 -> hit. top-1 = 2/3, top-3 = 3/3.
+    scores = np.array([[0.1, 0.2, 0.9], [0.9, 0.5, 0.1], [0.0, 0.8, 0.3]])
+    out = topk_accuracy(scores, [{2}, {2}, {0, 1}], ks=(1, 3))
+    assert out == pytest.approx({"top1": 200 / 3, "top3": 100.0})
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_demo, tmp_path_factory):
+    from hse_tf.train import train
+    from tests.conftest import tiny_config
+    run = str(tmp_path_factory.mktemp("heads") / "run")
+    train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
+    return run
+
+
+def test_zero_shot_end_to_end(trained_run, tiny_demo, tmp_path):
+    from hse_tf.data.annotations import read_tsp_labels
+    from hse_tf.zeroshot import run
+    classes = tmp_path / "classes.json"
+    names = sorted({s[2] for v in read_tsp_labels(tiny_demo["labels_val"]).values() for s in v})
+    json.dump(names + ["Zyzzyva qwxv"], open(classes, "w"))
+    logged = []
+    out = tmp_path / "zs.json"
+    res = run(trained_run, tiny_demo["labels_val"], tiny_demo["features"],
+              classes_path=str(classes), out=str(out), log=logged.append)
+    assert res["videos"] == 16 and res["classes"] == len(names) + 1
+    assert res["no_known_words"] == ["Zyzzyva qwxv"]
+    assert any("no word in the vocabulary" in m for m in logged)
+    assert 0 <= res["top1"] <= res["top5"] <= 100
+    assert json.load(open(out))["top5"] == res["top5"]
+
+
+def test_classifier_train_eval_round_trip(trained_run, tiny_demo, tmp_path):
+    from hse_tf.classify import eval_saved, train
+    out = str(tmp_path / "mlp")
+    res = train(trained_run, tiny_demo["labels_train"], tiny_demo["labels_val"],
+                tiny_demo["features"], out, hidden=16, epochs=30, log=lambda *_: None)
+    assert res["train"]["videos"] == 48 and res["val"]["videos"] == 16
+    # Frozen features, 30 epochs: the MLP fits its training set better than the majority class.
+    assert res["train"]["top1"] > res["train"]["majority_baseline_top1"]
+    assert res["train"]["largest"] >= res["train"]["smallest"] >= 1
+    again = eval_saved(out, tiny_demo["labels_val"], tiny_demo["features"], log=lambda *_: None)
+    assert again["top1"] == pytest.approx(res["val"]["top1"])
+    assert os.path.exists(os.path.join(out, "classifier.keras"))
