@@ -8,7 +8,6 @@ R@K per epoch, hyperparameters, and an Embedding Projector view of the validatio
 import json
 import os
 import sys
-import time
 
 from absl import app, flags, logging
 
@@ -98,8 +97,6 @@ def make_strategy(name):
 def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, deterministic=False,
           eval_batch_size=64, projector_max=2000):
     """Runs training; returns the final validation metrics (or {} without a validation split)."""
-    import keras
-    import numpy as np
     import tensorflow as tf
 
     from hse_tf import checkpoints, experiment

@@ -89,3 +89,12 @@ def random_batch(rng, feature_dim=6, vocab_size=20, clips=(2, 3, 1), max_len=5):
         "sentence_counts": np.asarray(clips, np.int32),
         "index": np.arange(b, dtype=np.int32),
     }
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_demo, tmp_path_factory):
+    """A tiny HSE run trained for one epoch on the tiny demo (for the downstream heads)."""
+    from hse_tf.train import train
+    run = str(tmp_path_factory.mktemp("heads") / "run")
+    train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
+    return run

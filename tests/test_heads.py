@@ -17,15 +17,6 @@ def test_topk_accuracy_hand_computed():
     assert out == pytest.approx({"top1": 200 / 3, "top3": 100.0})
 
 
-@pytest.fixture(scope="module")
-def trained_run(tiny_demo, tmp_path_factory):
-    from hse_tf.train import train
-    from tests.conftest import tiny_config
-    run = str(tmp_path_factory.mktemp("heads") / "run")
-    train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
-    return run
-
-
 def test_zero_shot_end_to_end(trained_run, tiny_demo, tmp_path):
     from hse_tf.data.annotations import read_tsp_labels
     from hse_tf.zeroshot import run

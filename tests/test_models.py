@@ -1,6 +1,5 @@
 """Shared harness for layers and models: config round trip, save/load, output shapes."""
 
-import os
 
 import keras
 import numpy as np

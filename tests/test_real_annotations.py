@@ -1,7 +1,5 @@
 """Every real annotation file in ../shared/data parses, with the published counts."""
 
-import numpy as np
-
 from hse_tf.data import annotations as A
 from hse_tf.data.errors import IssueLog
 from hse_tf.data.video_dataset import cut_clips

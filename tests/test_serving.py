@@ -6,7 +6,6 @@ import os
 import grpc
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.conftest import ROOT
 

@@ -63,7 +63,7 @@ def generate(n_train=600, n_val=200, dim=64, word_dim=50, seed=0, min_events=2, 
         n_ev = int(vid_rng.integers(min_events, max_events + 1))
         place = int(vid_rng.integers(len(PLACES)))
         actor = int(vid_rng.integers(len(ACTORS)))
-        events, frames, stamps, sents = [], [], [], []
+        frames, stamps, sents = [], [], []
         t = int(vid_rng.integers(2, 12))
         frames.append(np.tile(p_place[place], (t, 1)))
         for _ in range(n_ev):

@@ -14,6 +14,8 @@ flags.DEFINE_string("out", "models", "Model base folder (TF Serving's model_base
 flags.DEFINE_integer("version", None, "Version number; default: one above the highest present.")
 flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.")
 flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.")
+flags.DEFINE_string("caption_checkpoint", None, "Captioner folder (python -m hse_tf.caption "
+                    "train): also export hse_caption.")
 FLAGS = flags.FLAGS
 
 
@@ -28,6 +30,16 @@ def main(argv):
     paths = export_encoders(model, vocab, FLAGS.out, FLAGS.version,
                             {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
                             FLAGS.max_clips, FLAGS.max_sentences)
+    if FLAGS.caption_checkpoint:
+        from hse_tf.caption.jobs import load_captioner
+        from hse_tf.export import export_caption
+        captioner, meta = load_captioner(FLAGS.caption_checkpoint)
+        if os.path.abspath(meta["checkpoint"]) != os.path.abspath(ckpt):
+            logging.warning("captioner was trained on %s, exporting with %s", meta["checkpoint"],
+                            ckpt)
+        paths["hse_caption"] = export_caption(
+            model, captioner, meta, FLAGS.out, FLAGS.version, FLAGS.max_clips,
+            {"captioner": os.path.abspath(FLAGS.caption_checkpoint)})
     for name, path in paths.items():
         logging.info("exported %s -> %s", name, path)
         print(f"{name}: {path}")

@@ -55,3 +55,17 @@ def export_encoders(model, vocab, out, version=None, metadata=None, max_clips=25
         paths[name] = write_saved_model(os.path.join(out, name, str(v)), endpoints, tracked,
                                         {**meta, "model": name, "version": v})
     return paths
+
+
+def export_caption(model, captioner, meta, out, version=None, max_clips=256, metadata=None):
+    """Exports the captioning head (with the frozen video tower) as OUT/hse_caption/<v>."""
+    from hse_tf.export.caption_export import caption_endpoints
+    endpoints = caption_endpoints(model.video_tower, captioner, meta["words"], model.feature_dim,
+                                  meta["beam"], meta["max_len"], meta.get("length_penalty", 0.0),
+                                  max_clips)
+    v = version or next_version(os.path.join(out, "hse_caption"))
+    return write_saved_model(os.path.join(out, "hse_caption", str(v)), endpoints,
+                             [model.video_tower, captioner],
+                             {"model": "hse_caption", "version": v, "beam": meta["beam"],
+                              "max_len": meta["max_len"], "vocab_size": len(meta["words"]),
+                              **(metadata or {})})

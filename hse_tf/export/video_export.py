@@ -38,19 +38,12 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
         return result
 
     def padded(features, feature_lengths, bounds, clip_counts, durations):
-        lengths = P.check_counts(feature_lengths, tf.shape(features)[1], "feature_lengths",
-                                 "frames")
-        counts = P.check_counts(clip_counts, tf.shape(bounds)[1], "clip_counts", "clips",
-                                max_clips)
-        with tf.control_dependencies([tf.debugging.assert_equal(
-                tf.size(lengths), tf.size(counts),
-                message="feature_lengths and clip_counts: different batch sizes")]):
-            batch = P.video_batch(P.unpad(features, lengths), lengths, counts,
-                                  P.unpad(bounds, counts), durations, max_frames)
+        batch, counts = padded_video_batch(features, feature_lengths, bounds, clip_counts,
+                                           durations, max_clips, max_frames)
         return embed(batch, counts, tf.shape(bounds, out_type=tf.int64)[1])
 
     def serving_default(features, feature_lengths, clip_times, clip_counts, durations):
-        _check_durations(durations, clip_counts)
+        check_durations(durations, clip_counts)
         return padded(features, feature_lengths, clip_times, clip_counts, durations)
 
     def frame_spans(features, feature_lengths, clip_spans, clip_counts):
@@ -65,18 +58,13 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
                 tf.size(lengths), tf.size(counts),
                 message="feature_row_splits and clip_row_splits: different batch sizes")]):
             batch = P.video_batch(features, lengths, counts, clip_times, durations, max_frames)
-        _check_durations(durations, counts)
+        check_durations(durations, counts)
         return embed(batch, counts)
 
     f32, f64, i64 = tf.float32, tf.float64, tf.int64
     spec = tf.TensorSpec
     return {
-        "serving_default": (serving_default, [
-            spec([None, None, feature_dim], f32, name="features"),
-            spec([None], i64, name="feature_lengths"),
-            spec([None, None, 2], f64, name="clip_times"),
-            spec([None], i64, name="clip_counts"),
-            spec([None], f64, name="durations")]),
+        "serving_default": (serving_default, video_input_signature(feature_dim)),
         "ragged": (ragged, [
             spec([None, feature_dim], f32, name="features"),
             spec([None], i64, name="feature_row_splits"),
@@ -91,6 +79,28 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
     }
 
 
-def _check_durations(durations, counts):
+def padded_video_batch(features, feature_lengths, bounds, clip_counts, durations, max_clips,
+                       max_frames=MAX_FRAMES):
+    """Padded request tensors -> (the model's video batch, clip counts), with the checks."""
+    lengths = P.check_counts(feature_lengths, tf.shape(features)[1], "feature_lengths", "frames")
+    counts = P.check_counts(clip_counts, tf.shape(bounds)[1], "clip_counts", "clips", max_clips)
+    with tf.control_dependencies([tf.debugging.assert_equal(
+            tf.size(lengths), tf.size(counts),
+            message="feature_lengths and clip_counts: different batch sizes")]):
+        batch = P.video_batch(P.unpad(features, lengths), lengths, counts,
+                              P.unpad(bounds, counts), durations, max_frames)
+    return batch, counts
+
+
+def video_input_signature(feature_dim):
+    """The padded (serving_default) inputs of hse_video, shared by hse_caption."""
+    return [tf.TensorSpec([None, None, feature_dim], tf.float32, name="features"),
+            tf.TensorSpec([None], tf.int64, name="feature_lengths"),
+            tf.TensorSpec([None, None, 2], tf.float64, name="clip_times"),
+            tf.TensorSpec([None], tf.int64, name="clip_counts"),
+            tf.TensorSpec([None], tf.float64, name="durations")]
+
+
+def check_durations(durations, counts):
     tf.debugging.assert_equal(tf.size(durations), tf.size(counts),
                               message="durations: one per video needed")

@@ -1,0 +1,55 @@
+"""Figures from a trained run: t-SNE of validation video embeddings coloured by class (Fig. 5)
+and an HTML page of paragraph -> video retrieval examples (Figs. 7-10).
+
+    python -m hse_tf.viz --checkpoint runs/demo_hse --labels data/demo/labels_val.csv --out docs/
+"""
+
+import argparse
+import os
+import sys
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--annotations", help="default: the run's validation annotations")
+    p.add_argument("--features", help="default: the run's feature file")
+    p.add_argument("--labels", help="TSP CSV: colour the t-SNE by action class")
+    p.add_argument("--out", default="docs")
+    p.add_argument("--max_points", type=int, default=1000)
+    p.add_argument("--report_queries", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from hse_tf.data.annotations import read_tsp_labels, video_labels
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.evaluation import embed_split
+    from hse_tf.experiment import load_run, make_split
+    from hse_tf.viz.figures import retrieval_report, tsne_png
+    from hse_tf.viz.tsne import tsne
+    cfg, vocab, model, _ = load_run(args.checkpoint)
+    if args.annotations:
+        cfg = {**cfg, "val_annotations": args.annotations}
+    if args.features:
+        cfg = {**cfg, "features": args.features}
+    split = make_split(cfg, "val", vocab, IssueLog(cfg.get("on_bad_input", "error")))
+    emb = embed_split(model, split)
+    ids = [split.video_ids[i] for i in emb["index"]]
+    os.makedirs(args.out, exist_ok=True)
+    n = min(args.max_points, len(ids))
+    labels = video_labels(read_tsp_labels(args.labels)) if args.labels else {}
+    names = [labels.get(v, "unlabelled") for v in ids[:n]]
+    points = tsne(emb["video"][:n], seed=args.seed)
+    png = tsne_png(points, names, os.path.join(args.out, "tsne_video_embeddings.png"),
+                   f"t-SNE of {n} validation video embeddings")
+    q = min(args.report_queries, len(ids))
+    sims = emb["paragraph"][:q] @ emb["video"].T
+    anns = [split.annotations[i] for i in emb["index"]]
+    stats = retrieval_report([" ".join(a.sentences) for a in anns[:q]], ids, sims,
+                             os.path.join(args.out, "retrieval_examples.html"),
+                             first_sentences=[a.sentences[0] for a in anns])
+    print(f"{png}\n{os.path.join(args.out, 'retrieval_examples.html')}: {stats}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
