@@ -79,7 +79,6 @@ def run_size(name, steps, eval_videos):
     from hse_tf.evaluation import embed_split
     from hse_tf.metrics import bidirectional_retrieval
     from hse_tf.models import build_model
-    from hse_tf.models.hse_model import dummy_batch
     size = SIZES[name]
     keras.utils.set_random_seed(0)
     split = activitynet_split(size["batch"] * (steps + 2), size)
@@ -90,7 +89,7 @@ def run_size(name, steps, eval_videos):
     vocab_size = max(size["vocab"], len(split.vocab), len(split_eval.vocab))
     model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
                         word_dim=size["word_dim"], hidden=size["hidden"])
-    model(dummy_batch(size["feature_dim"]))
+    model.build_weights()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     times = []
 

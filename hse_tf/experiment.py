@@ -18,7 +18,7 @@ from hse_tf.data.features import open_features
 from hse_tf.data.video_dataset import VideoDataset
 from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
 from hse_tf.data.word_vectors import load_word_vectors
-from hse_tf.models import build_model, dummy_batch
+from hse_tf.models import build_model
 
 LOSS_KEYS = ("margin_high", "margin_low", "gamma", "hardest_negative", "w_match_high",
              "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat", "tau_high",
@@ -78,7 +78,7 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim):
     model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim, vocab_size=vocab_size,
                         word_dim=word_dim, hidden=cfg.get("hidden", 1024),
                         flat_context=cfg.get("flat_context", True), loss=loss)
-    model(dummy_batch(feature_dim))  # creates the weights
+    model.build_weights()
     return model
 
 

@@ -94,6 +94,19 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
+def chief_and_task(strategy):
+    """(is this process the chief, task id): under MultiWorkerMirroredStrategy only the chief
+    (or worker 0 when there is no chief) writes the run; other workers write to a scratch folder
+    they delete at the end."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    cluster = resolver.cluster_spec().as_dict()
+    chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster)
+    return chief, resolver.task_id
+
+
 def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, deterministic=False,
           eval_batch_size=64, projector_max=2000):
     """Runs training; returns the final validation metrics (or {} without a validation split)."""
@@ -139,6 +152,9 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
     per_replica = cfg["batch_size"] // replicas
     logging.info("strategy %s: %d replica(s), %d videos per replica per step", strategy_name,
                  replicas, per_replica)
+    chief, task_id = chief_and_task(strategy)
+    out_dir = run_dir if chief else os.path.join(run_dir, f".worker-{task_id}")
+    os.makedirs(out_dir, exist_ok=True)
     steps_per_epoch = len(train_split) // cfg["batch_size"] or 1
 
     with strategy.scope():
@@ -157,8 +173,8 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
             initial_epoch = state["epoch"]
         else:
             model.text_tower.set_word_vectors(words_matrix)
-            vocab.save(os.path.join(run_dir, "vocab.txt"))
-            with atomic_path(os.path.join(run_dir, "run_config.json")) as tmp:
+            vocab.save(os.path.join(out_dir, "vocab.txt"))
+            with atomic_path(os.path.join(out_dir, "run_config.json")) as tmp:
                 with open(tmp, "w") as f:
                     json.dump(cfg, f, indent=1)
 
@@ -176,7 +192,7 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
             return ds
         dataset = strategy.distribute_datasets_from_function(per_replica_input)
 
-    monitor = TrainMonitor(run_dir, cfg, order, val_split, feature_dim, eval_batch_size,
+    monitor = TrainMonitor(out_dir, cfg, order, val_split, feature_dim, eval_batch_size,
                            projector_max)
     if initial_epoch >= cfg["epochs"]:
         logging.info("Already trained for %d epochs", initial_epoch)
@@ -186,7 +202,11 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
                   callbacks=[monitor], verbose=verbose)
     if issues.counts:
         logging.warning("Input problems (train): %s", issues.summary())
-    return monitor.final_metrics(model)
+    results = monitor.final_metrics(model)
+    if not chief:
+        import shutil
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return results
 
 
 def main(argv):

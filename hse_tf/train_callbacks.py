@@ -6,6 +6,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -53,7 +54,8 @@ class TrainMonitor(keras.callbacks.Callback):
         return emb, retrieval(emb)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
+        # float(): multi-worker logs arrive as shape-[1] arrays (see HSEModel._track).
+        logs = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in (logs or {}).items()}
         opt = self.model.optimizer
         lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
         with self.train_writer.as_default():

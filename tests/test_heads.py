@@ -46,3 +46,26 @@ def test_classifier_train_eval_round_trip(trained_run, tiny_demo, tmp_path):
     again = eval_saved(out, tiny_demo["labels_val"], tiny_demo["features"], log=lambda *_: None)
     assert again["top1"] == pytest.approx(res["val"]["top1"])
     assert os.path.exists(os.path.join(out, "classifier.keras"))
+
+
+def test_real_class_names_against_a_real_vocabulary():
+    # The 200 ActivityNet v1.3 names through the sentence encoder with the vocabulary of the real
+    # ActivityNet Captions training sentences: misspelt names are reported, none is dropped.
+    from hse_tf.data.annotations import read_activitynet_captions, read_tsp_labels
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.vocabulary import Vocabulary
+    from hse_tf.experiment import model_from_config
+    from hse_tf.heads.zeroshot import embed_class_names
+    from tests.conftest import shared_path
+    names = json.load(open(shared_path("activitynet_v1.3_labels", "activitynet200_classes.json")))
+    val = read_tsp_labels(shared_path("activitynet_v1.3_labels", "tsp",
+                                      "activitynet_v1-3_valid_tsp_groundtruth.csv"))
+    assert len(names) == 200 and {s[2] for v in val.values() for s in v} <= set(names)
+    anns = read_activitynet_captions(shared_path("activitynet_captions", "train.json"),
+                                     issues=IssueLog("skip"))
+    vocab = Vocabulary.build([s for a in anns for s in a.sentences], min_count=5)
+    model = model_from_config({"model": "hse", "hidden": 8}, 4, len(vocab), 6)
+    emb, no_known, some_unknown = embed_class_names(model, vocab, names)
+    assert emb.shape == (200, 8) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert "Plataform diving" in some_unknown + no_known  # the dataset's own spelling
+    assert "Archery" not in some_unknown + no_known

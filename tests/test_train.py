@@ -146,3 +146,42 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_demo, tmp_path):
     assert state["epoch"] == 2 and state["step"] == 2 * (48 // 16)
     metrics = json.loads(done.stdout.split("RESULT", 1)[1])
     assert 0 <= metrics["R@1"] <= 100 and np.isfinite(metrics["MR"])
+
+
+MULTI_WORKER = """
+import json, os, sys
+from absl import logging
+from hse_tf.train import train
+logging.set_verbosity("info")
+cfg = json.loads(sys.argv[1])
+res = train(cfg, cfg["run"], strategy_name="multi_worker", verbose=0, projector_max=0)
+print("RESULT", json.dumps(res["p2v"]))
+"""
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_via_tf_config(tiny_demo, tmp_path):
+    # Two worker processes on this machine, one CPU replica each, talking over localhost.
+    run = str(tmp_path / "multi")
+    cfg = {**tiny_config(tiny_demo, run), "run": run}
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    procs = []
+    for i in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                      "task": {"type": "worker", "index": i}})}
+        procs.append(subprocess.Popen([sys.executable, "-c", MULTI_WORKER, json.dumps(cfg)],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert "2 replica(s), 8 videos per replica" in outs[0][1]
+    state = json.load(open(os.path.join(run, "ckpt-0002", "state.json")))
+    assert state["epoch"] == 2 and state["step"] == 2 * (48 // 16)
+    assert not [n for n in os.listdir(run) if n.startswith(".worker")]  # scratch removed

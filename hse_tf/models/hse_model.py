@@ -59,6 +59,14 @@ class HSEModel(keras.Model):
             out["sentences"] = l2_normalize(t["sentences"])
         return out
 
+    def build_weights(self):
+        """Creates every weight, the reconstruction decoders included (which `call` skips),
+        so that checkpoints load and the optimizer sees all variables from the start."""
+        batch = dummy_batch(self.feature_dim)
+        self(batch)  # marks the model built
+        self.loss_terms(batch)
+        return self
+
     def loss_terms(self, data, training=False):
         v = self.video_tower(data, training=training)
         t = self.text_tower(data, training=training)
@@ -97,7 +105,12 @@ class HSEModel(keras.Model):
     def _track(self, terms):
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 averages multi-worker logs with strategy.reduce(MEAN, axis=0), which
+            # rejects scalars; shape-[1] logs reduce to the same values.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     @property
     def metrics(self):
