@@ -1,6 +1,6 @@
 """SavedModel export for TF Serving: `python -m hse_tf.export --checkpoint RUN --out models/`."""
 
-from hse_tf.export.exporter import (export_caption, export_encoders, next_version,
-                                    write_saved_model)
+from hse_tf.export.exporter import (export_caption, export_classifier, export_encoders,
+                                    next_version, write_saved_model)
 
-__all__ = ["export_caption", "export_encoders", "next_version", "write_saved_model"]
+__all__ = ["export_caption", "export_classifier", "export_encoders", "next_version", "write_saved_model"]

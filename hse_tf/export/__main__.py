@@ -14,6 +14,8 @@ flags.DEFINE_string("out", "models", "Model base folder (TF Serving's model_base
 flags.DEFINE_integer("version", None, "Version number; default: one above the highest present.")
 flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.")
 flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.")
+flags.DEFINE_string("classifier_checkpoint", None, "Classifier folder (python -m "
+                    "hse_tf.classify train): also export hse_classifier.")
 flags.DEFINE_string("caption_checkpoint", None, "Captioner folder (python -m hse_tf.caption "
                     "train): also export hse_caption.")
 FLAGS = flags.FLAGS
@@ -40,6 +42,13 @@ def main(argv):
         paths["hse_caption"] = export_caption(
             model, captioner, meta, FLAGS.out, FLAGS.version, FLAGS.max_clips,
             {"captioner": os.path.abspath(FLAGS.caption_checkpoint)})
+    if FLAGS.classifier_checkpoint:
+        from hse_tf.classify import load_classifier
+        from hse_tf.export import export_classifier
+        clf, meta = load_classifier(FLAGS.classifier_checkpoint)
+        paths["hse_classifier"] = export_classifier(
+            model, clf, meta, FLAGS.out, FLAGS.version,
+            {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)})
     for name, path in paths.items():
         logging.info("exported %s -> %s", name, path)
         print(f"{name}: {path}")

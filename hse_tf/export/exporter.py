@@ -69,3 +69,15 @@ def export_caption(model, captioner, meta, out, version=None, max_clips=256, met
                              {"model": "hse_caption", "version": v, "beam": meta["beam"],
                               "max_len": meta["max_len"], "vocab_size": len(meta["words"]),
                               **(metadata or {})})
+
+
+def export_classifier(model, classifier, meta, out, version=None, metadata=None):
+    """Exports the MLP classifier (with the frozen clip encoder) as OUT/hse_classifier/<v>."""
+    from hse_tf.export.classifier_export import classifier_endpoints
+    endpoints = classifier_endpoints(model.video_tower.clip_encoder, classifier, meta["classes"],
+                                     model.feature_dim)
+    v = version or next_version(os.path.join(out, "hse_classifier"))
+    return write_saved_model(os.path.join(out, "hse_classifier", str(v)), endpoints,
+                             [model.video_tower, classifier],
+                             {"model": "hse_classifier", "version": v,
+                              "classes": list(meta["classes"]), **(metadata or {})})
