@@ -4,7 +4,11 @@
 #   docker run --rm -p 8500:8500 -p 8501:8501 hse-serving
 #   python -m hse_tf.serving.client --server localhost:8500 text "a man is surfing on a wave."
 # Official TF Serving builds include the ops the exported graphs use (tf.strings, lookup tables).
-FROM tensorflow/serving:2.18.0
+# Use the TF Serving release that matches the TensorFlow that exported the models (2.21 here, as
+# does tensorflow-serving-api 2.21 on PyPI); an older server may not know newer ops.
+#   docker build --build-arg TF_SERVING_VERSION=2.21.0 -t hse-serving .
+ARG TF_SERVING_VERSION=2.21.0
+FROM tensorflow/serving:${TF_SERVING_VERSION}
 
 COPY models/ /models/
 COPY serving/models.config serving/batching.config /config/
