@@ -70,8 +70,9 @@ def train(checkpoint, train_annotations, features, out, val_annotations=None, la
         with open(os.path.join(tmp, "captioner.json"), "w") as f:
             json.dump(meta, f)
     result = {"train_loss": meta["final_loss"]}
-    if val_annotations:
-        result["val"] = evaluate(out, val_annotations, features, layout)
+    if val_annotations:  # the models in memory: no reloading of the run or the captioner
+        result["val"] = score_split(cap, meta, model, vocab,
+                                    read_activitynet_captions(val_annotations), store)
     return result
 
 
@@ -101,17 +102,12 @@ def generate(cap, meta, cond, beam=None, length_penalty=0.0, batch_size=256):
     return out
 
 
-def evaluate(captioner, annotations, features, layout=None, beam=None, length_penalty=0.0,
-             out=None, log=print):
+def score_split(cap, meta, model, vocab, annotations, store, beam=None, length_penalty=0.0,
+                out=None, log=print):
+    """Captions every ground-truth clip of `annotations` and scores them against its sentence."""
     from hse_tf.caption.metrics import caption_scores
-    from hse_tf.data.annotations import read_activitynet_captions
     from hse_tf.data.atomic import atomic_path
-    from hse_tf.data.features import open_features
-    from hse_tf.experiment import load_run
-    cap, meta = load_captioner(captioner)
-    _, vocab, model, _ = load_run(meta["checkpoint"])
-    cond, sents, keys = conditions(model, read_activitynet_captions(annotations),
-                                   open_features(layout or meta["layout"], features), vocab)
+    cond, sents, keys = conditions(model, annotations, store, vocab)
     preds = generate(cap, meta, cond, beam, length_penalty)
     scores = caption_scores(dict(zip(keys, preds)), {k: [s] for k, s in zip(keys, sents)},
                             log=log)
@@ -120,6 +116,19 @@ def evaluate(captioner, annotations, features, layout=None, beam=None, length_pe
         with atomic_path(out) as tmp, open(tmp, "w") as f:
             json.dump({"scores": scores, "captions": dict(zip(keys, preds))}, f, indent=1)
     return scores
+
+
+def evaluate(captioner, annotations, features, layout=None, beam=None, length_penalty=0.0,
+             out=None, log=print):
+    """score_split for a saved captioner (and the HSE run it was trained on)."""
+    from hse_tf.data.annotations import read_activitynet_captions
+    from hse_tf.data.features import open_features
+    from hse_tf.experiment import load_run
+    cap, meta = load_captioner(captioner)
+    _, vocab, model, _ = load_run(meta["checkpoint"])
+    return score_split(cap, meta, model, vocab, read_activitynet_captions(annotations),
+                       open_features(layout or meta["layout"], features), beam, length_penalty,
+                       out, log)
 
 
 def predict(captioner, features, video_id, layout=None, annotations=None, clip_times=None,

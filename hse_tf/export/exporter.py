@@ -2,33 +2,29 @@
 
 import json
 import os
-import re
 
 import keras
 
 from hse_tf.data.atomic import atomic_dir
+from hse_tf.export.layout import next_version
 
 
-def next_version(model_dir):
-    """1 + the highest integer version folder under `model_dir` (1 when there is none)."""
-    if not os.path.isdir(model_dir):
-        return 1
-    versions = [int(n) for n in os.listdir(model_dir) if re.fullmatch(r"\d+", n)]
-    return max(versions, default=0) + 1
-
-
-def write_saved_model(path, endpoints, tracked, metadata):
-    """Writes one SavedModel atomically (a half-written version never appears to TF Serving).
+def write_saved_model(out, name, endpoints, tracked, metadata, version=None):
+    """Writes OUT/<name>/<version> (default: the next version) atomically, so a half-written
+    version never appears to TF Serving; returns its path.
 
     `endpoints`: {signature name: (fn, [named tf.TensorSpec])}; `tracked`: layers and lookup
     tables the functions use; `metadata` goes to assets.extra/hse_export.json (TF Serving ignores
     assets.extra; the loopback server and clients read it).
     """
+    version = version or next_version(os.path.join(out, name))
+    path = os.path.join(out, name, str(version))
+    metadata = {**metadata, "model": name, "version": version}
     archive = keras.export.ExportArchive()
     for obj in tracked:
         archive.track(obj)
-    for name, (fn, signature) in endpoints.items():
-        archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+    for signature_name, (fn, signature) in endpoints.items():
+        archive.add_endpoint(name=signature_name, fn=fn, input_signature=signature)
     with atomic_dir(path) as tmp:
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
@@ -51,9 +47,7 @@ def export_encoders(model, vocab, out, version=None, metadata=None, max_clips=25
              [model.video_tower]),
             ("hse_text", text_endpoints(model.text_tower, table, max_sentences),
              [model.text_tower, table])):
-        v = version or next_version(os.path.join(out, name))
-        paths[name] = write_saved_model(os.path.join(out, name, str(v)), endpoints, tracked,
-                                        {**meta, "model": name, "version": v})
+        paths[name] = write_saved_model(out, name, endpoints, tracked, meta, version)
     return paths
 
 
@@ -63,12 +57,9 @@ def export_caption(model, captioner, meta, out, version=None, max_clips=256, met
     endpoints = caption_endpoints(model.video_tower, captioner, meta["words"], model.feature_dim,
                                   meta["beam"], meta["max_len"], meta.get("length_penalty", 0.0),
                                   max_clips)
-    v = version or next_version(os.path.join(out, "hse_caption"))
-    return write_saved_model(os.path.join(out, "hse_caption", str(v)), endpoints,
-                             [model.video_tower, captioner],
-                             {"model": "hse_caption", "version": v, "beam": meta["beam"],
-                              "max_len": meta["max_len"], "vocab_size": len(meta["words"]),
-                              **(metadata or {})})
+    return write_saved_model(out, "hse_caption", endpoints, [model.video_tower, captioner],
+                             {"beam": meta["beam"], "max_len": meta["max_len"],
+                              "vocab_size": len(meta["words"]), **(metadata or {})}, version)
 
 
 def export_classifier(model, classifier, meta, out, version=None, metadata=None):
@@ -76,8 +67,5 @@ def export_classifier(model, classifier, meta, out, version=None, metadata=None)
     from hse_tf.export.classifier_export import classifier_endpoints
     endpoints = classifier_endpoints(model.video_tower.clip_encoder, classifier, meta["classes"],
                                      model.feature_dim)
-    v = version or next_version(os.path.join(out, "hse_classifier"))
-    return write_saved_model(os.path.join(out, "hse_classifier", str(v)), endpoints,
-                             [model.video_tower, classifier],
-                             {"model": "hse_classifier", "version": v,
-                              "classes": list(meta["classes"]), **(metadata or {})})
+    return write_saved_model(out, "hse_classifier", endpoints, [model.video_tower, classifier],
+                             {"classes": list(meta["classes"]), **(metadata or {})}, version)

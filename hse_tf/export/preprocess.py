@@ -66,6 +66,14 @@ def unpad(padded, counts):
     return tf.boolean_mask(padded, tf.sequence_mask(counts, tf.shape(padded, out_type=tf.int64)[1]))
 
 
+def repad(values, counts, width):
+    """[sum(counts), ...] -> [B, width, ...], zeros past each row's count (inverse of unpad)."""
+    mask = tf.sequence_mask(counts, width)
+    shape = tf.concat([tf.shape(mask, out_type=tf.int64),
+                       tf.shape(values, out_type=tf.int64)[1:]], 0)
+    return tf.scatter_nd(tf.where(mask), values, shape)
+
+
 def times_to_frames(times, durations, lengths):
     """Seconds [M, 2] float64, video duration [M] and feature length [M] (per clip) ->
     inclusive frame ranges (start, end) int64, exactly as clips.time_to_frames."""

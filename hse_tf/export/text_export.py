@@ -3,7 +3,6 @@
 import tensorflow as tf
 
 from hse_tf.export import preprocess as P
-from hse_tf.export.video_export import _repad
 from hse_tf.losses.ranking import l2_normalize
 
 
@@ -26,7 +25,7 @@ def text_endpoints(tower, table, max_sentences=256):
         if "sentences" in out:
             per_sentence["sentences"] = l2_normalize(out["sentences"])
         for k, v in per_sentence.items():
-            result[k] = v if width is None else _repad(v, counts, width)
+            result[k] = v if width is None else P.repad(v, counts, width)
         return result
 
     def serving_default(sentences, sentence_counts):

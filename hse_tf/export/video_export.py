@@ -7,14 +7,6 @@ from hse_tf.export import preprocess as P
 from hse_tf.losses.ranking import l2_normalize
 
 
-def _repad(values, counts, width):
-    """[sum(counts), H] -> [B, width, H], zeros past each row's count."""
-    mask = tf.sequence_mask(counts, width)
-    shape = tf.concat([tf.shape(mask, out_type=tf.int64),
-                       tf.shape(values, out_type=tf.int64)[1:]], 0)
-    return tf.scatter_nd(tf.where(mask), values, shape)
-
-
 def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
     """{signature name: (function, input_signature)} for the exported video model.
 
@@ -34,7 +26,7 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
         result = {"video": l2_normalize(out["video"])}
         if "clips" in out:
             clips = l2_normalize(out["clips"])
-            result["clips"] = clips if width is None else _repad(clips, counts, width)
+            result["clips"] = clips if width is None else P.repad(clips, counts, width)
         return result
 
     def padded(features, feature_lengths, bounds, clip_counts, durations):

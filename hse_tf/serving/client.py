@@ -12,11 +12,12 @@ import json
 import sys
 
 import grpc
-import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
+
+from hse_tf.export.requests import text_request, video_request
 
 MAX_MESSAGE = 256 * 2**20
 
@@ -54,36 +55,17 @@ class HSEClient:
     def embed_paragraphs(self, paragraphs, version=None):
         """paragraphs: list of lists of sentences -> {'paragraph' [B, H], 'sentences' [list of
         [S_i, H]] (hierarchical models), 'unknown_counts' [list of [S_i]]}."""
-        counts = [len(p) for p in paragraphs]
-        width = max(counts, default=0)
-        # surrogateescape keeps undecodable bytes (e.g. from argv) as they were, so the server
-        # can reject them, rather than failing here on encoding.
-        padded = np.empty((len(paragraphs), width), dtype=object)
-        padded[:] = b""
-        for i, p in enumerate(paragraphs):
-            for j, s in enumerate(p):
-                padded[i, j] = s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
-        out = self.predict(self.text_model, {
-            "sentences": padded,
-            "sentence_counts": np.asarray(counts, np.int64)}, version=version)
+        request = text_request(paragraphs)
+        out = self.predict(self.text_model, request, version=version)
+        counts = request["sentence_counts"]
         return _unpad(out, counts, ("sentences", "token_counts", "unknown_counts"))
 
     def embed_videos(self, features, clip_times, durations, version=None):
         """features: list of [T_i, D] arrays; clip_times: list of [(start, end)] seconds;
         durations: seconds per video -> {'video' [B, H], 'clips' [list of [C_i, H]]}."""
-        lengths = [len(f) for f in features]
-        counts = [len(c) for c in clip_times]
-        x = np.zeros((len(features), max(lengths, default=0), features[0].shape[1] if features
-                      else 0), np.float32)
-        times = np.zeros((len(features), max(counts, default=0), 2), np.float64)
-        for i, (f, c) in enumerate(zip(features, clip_times)):
-            x[i, :len(f)] = f
-            if c:
-                times[i, :len(c)] = c
-        out = self.predict(self.video_model, {
-            "features": x, "feature_lengths": np.asarray(lengths, np.int64),
-            "clip_times": times, "clip_counts": np.asarray(counts, np.int64),
-            "durations": np.asarray(durations, np.float64)}, version=version)
+        request = video_request(features, clip_times, durations)
+        out = self.predict(self.video_model, request, version=version)
+        counts = request["clip_counts"]
         return _unpad(out, counts, ("clips",))
 
     def metadata(self, model, version=None):

@@ -6,13 +6,13 @@ server (hse_tf.serving.server); production uses TF Serving itself with the same 
 """
 
 import os
-import re
-import threading
 
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
+
+from hse_tf.export import layout
 
 
 class NotFound(Exception):
@@ -32,14 +32,6 @@ class Servable:
         meta = next(m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags)
         self.signature_defs = {k: v for k, v in meta.signature_def.items()
                                if not k.startswith("__")}
-
-
-def _versions(base_path):
-    if not os.path.isdir(base_path):
-        return []
-    return sorted(int(n) for n in os.listdir(base_path)
-                  if re.fullmatch(r"\d+", n)
-                  and os.path.exists(os.path.join(base_path, n, "saved_model.pb")))
 
 
 def read_models_config(path, models_dir=None):
@@ -72,9 +64,8 @@ class ModelRegistry:
     def __init__(self, models):
         """`models`: [(name, base_path, policy)] (see read_models_config)."""
         self.models = {}
-        self._lock = threading.Lock()
         for name, base, policy in models:
-            versions = _versions(base)
+            versions = layout.versions(base)
             if policy[0] == "latest":
                 versions = versions[-policy[1]:]
             elif policy[0] == "specific":
@@ -89,7 +80,7 @@ class ModelRegistry:
 
     @classmethod
     def from_dir(cls, models_dir):
-        names = sorted(n for n in os.listdir(models_dir) if _versions(os.path.join(models_dir, n)))
+        names = sorted(n for n in os.listdir(models_dir) if layout.versions(os.path.join(models_dir, n)))
         if not names:
             raise FileNotFoundError(f"no <name>/<version>/saved_model.pb under {models_dir}")
         return cls([(n, os.path.join(models_dir, n), ("latest", 1)) for n in names])

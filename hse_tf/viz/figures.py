@@ -2,7 +2,6 @@
 like the paper's Figs. 7-10."""
 
 import html
-import os
 
 import numpy as np
 
