@@ -1,6 +1,10 @@
 """How fast does HSE train and evaluate, and how much memory does it take?
 
-    python bench/train_throughput.py [--sizes paper,demo] [--steps 4] [--eval_videos 4917]
+    python bench/train_throughput.py [--sizes paper,h256,demo] [--steps 4] [--eval_videos 4917]
+        [--compare ../base]
+
+With --compare, every size also runs with the hse_tf of another checkout (e.g. the previous
+main: `git worktree add ../base <commit>`) in the same run, and a ratio column compares them.
 
 For each model size, in a fresh process: HSE training videos/second (after two warm-up steps that
 trace the graph) and the peak memory of the process; then the evaluation of a val_1-sized split:
@@ -32,6 +36,7 @@ REAL = os.path.join(ROOT, "..", "shared", "data", "activitynet_captions", "train
 
 SIZES = {
     "paper": dict(hidden=1024, feature_dim=500, word_dim=300, vocab=10000, batch=64),
+    "h256": dict(hidden=256, feature_dim=500, word_dim=300, vocab=10000, batch=64, tau=0.0),
     "demo": dict(hidden=128, feature_dim=64, word_dim=50, vocab=400, batch=32),
 }
 
@@ -87,8 +92,9 @@ def run_size(name, steps, eval_videos):
     ds = tf.data.Dataset.from_generator(lambda: iter(data),
                                         output_signature=batch_signature(size["feature_dim"]))
     vocab_size = max(size["vocab"], len(split.vocab), len(split_eval.vocab))
+    loss = {"tau_high": size["tau"], "tau_low": size["tau"]} if "tau" in size else None
     model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
-                        word_dim=size["word_dim"], hidden=size["hidden"])
+                        word_dim=size["word_dim"], hidden=size["hidden"], loss=loss)
     model.build_weights()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     times = []
@@ -127,28 +133,45 @@ def main():
     p.add_argument("--steps", type=int, default=4, help="timed training steps (after 2 warm-up)")
     p.add_argument("--eval_videos", type=int, default=4917)
     p.add_argument("--child")
+    p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
+    p.add_argument("--tree", default=ROOT, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
+        sys.path.insert(0, os.path.abspath(args.tree))
         print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos)))
         return
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     print(f"device: {'GPU x%d' % len(gpus) if gpus else 'CPU'}, {os.cpu_count()} cores")
-    head = (f"{'size':>6}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}{'peak MB':>9}"
-            f"{'eval N':>8}{'embed s':>9}{'rank s':>8}{'eval peak MB':>14}")
+    trees = [("this", ROOT)] + ([("base", os.path.abspath(args.compare))] if args.compare else [])
+    head = (f"{'size':>6}{'tree':>6}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
+            f"{'peak MB':>9}{'eval N':>8}{'embed s':>9}{'embed v/s':>10}{'rank s':>8}")
     print(head)
+    rows = {}
     for name in args.sizes.split(","):
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
-                              str(args.steps), "--eval_videos", str(args.eval_videos)],
-                             capture_output=True, text=True)
-        if out.returncode:
-            sys.exit(f"{name} failed:\n{out.stderr[-3000:]}")
-        r = json.loads(out.stdout.split("RESULT ", 1)[1])
-        print(f"{name:>6}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
-              f"{r['train_videos_per_s']:>10.1f}{r['train_peak_mb']:>9.0f}{r['eval_videos']:>8}"
-              f"{r['embed_s']:>9.1f}{r['retrieval_s']:>8.2f}{r['eval_peak_mb']:>14.0f}", flush=True)
-        print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
-              f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
+        for tree_name, tree in trees:
+            # Each tree's child imports that tree's hse_tf (sys.path[0] = the tree).
+            out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
+                                  str(args.steps), "--eval_videos", str(args.eval_videos),
+                                  "--tree", tree], capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": tree})
+            if out.returncode:
+                sys.exit(f"{name} ({tree}) failed:\n{out.stderr[-3000:]}")
+            r = json.loads(out.stdout.split("RESULT ", 1)[1])
+            rows[name, tree_name] = r
+            print(f"{name:>6}{tree_name:>6}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
+                  f"{r['train_videos_per_s']:>10.1f}{r['train_peak_mb']:>9.0f}"
+                  f"{r['eval_videos']:>8}{r['embed_s']:>9.1f}"
+                  f"{r['eval_videos'] / r['embed_s']:>10.1f}{r['retrieval_s']:>8.2f}", flush=True)
+            print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
+                  f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
+    if args.compare:
+        print("\nratio this / base (higher is faster)")
+        print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
+        for name in args.sizes.split(","):
+            a, b = rows[name, "this"], rows[name, "base"]
+            print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
+                  f"{b['embed_s'] / a['embed_s']:>15.2f}x")
 
 
 if __name__ == "__main__":

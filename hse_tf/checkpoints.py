@@ -50,6 +50,21 @@ def resolve(path):
     return found
 
 
+def read_state(ckpt_dir):
+    """The checkpoint's state.json (epoch, step, learning rate, logs, validation metrics)."""
+    with open(os.path.join(ckpt_dir, "state.json")) as f:
+        return json.load(f)
+
+
+def read_results(run_dir):
+    """The run's final validation metrics (results.json), or None if it has none yet."""
+    path = os.path.join(run_dir, "results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def restore(ckpt_dir, model, with_optimizer=True):
     """Loads weights (and optimizer state) into a built model; returns the saved state dict."""
     if with_optimizer:  # built first, so load_weights restores it too (the npz then confirms)
@@ -64,5 +79,4 @@ def restore(ckpt_dir, model, with_optimizer=True):
                              f"optimizer {len(opt.variables)}")
         for var, val in zip(opt.variables, values):
             var.assign(val)
-    with open(os.path.join(ckpt_dir, "state.json")) as f:
-        return json.load(f)
+    return read_state(ckpt_dir)

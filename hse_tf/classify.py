@@ -133,4 +133,5 @@ if __name__ == "__main__":
     flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_enum("on_bad_input", "error", ["error", "skip"], "Bad or missing features.")
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

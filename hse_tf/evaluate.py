@@ -80,4 +80,5 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

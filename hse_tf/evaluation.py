@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from hse_tf.data import clips as clip_rules
 from hse_tf.data.pipeline import batch_signature, batches
-from hse_tf.metrics import bidirectional_retrieval, chunked_ranks, recall_metrics
+from hse_tf.metrics import bidirectional_retrieval, group_ranks, recall_metrics
 
 
 def embed_fn(model, feature_dim):
@@ -19,14 +19,22 @@ def embed_fn(model, feature_dim):
 
 def embed_split(model, video_dataset, batch_size=64, fn=None, feature_dim=None):
     """Embeds every video/paragraph of a split, in order. Returns a dict of numpy arrays:
-    video, paragraph [N, H]; clips, sentences [M, H] (HSE); index [N] (split positions kept)."""
+    video, paragraph [N, H]; clips, sentences [M, H] (HSE); index [N] (split positions kept);
+    clip_groups [M]: clips with the same number are identical (same video, same frame range)."""
     if fn is None:
         fn = embed_fn(model, feature_dim or video_dataset.features(0).shape[1])
     parts = {}
-    for batch in batches(video_dataset, batch_size, np.arange(len(video_dataset))):
+    keys = {}
+    for batch in batches(video_dataset, batch_size, np.arange(len(video_dataset)),
+                         with_ranges=True):
+        ranges = batch.pop("clip_ranges")
         out = fn(batch)
         out = {k: v.numpy() for k, v in out.items()}
         out["index"] = batch["index"]
+        clip_video = np.repeat(batch["index"], batch["clip_counts"])
+        out["clip_groups"] = np.asarray(
+            [keys.setdefault((int(v), int(s), int(e)), len(keys))
+             for v, (s, e) in zip(clip_video, ranges)], np.int64)
         for k, v in out.items():
             parts.setdefault(k, []).append(v)
     return {k: np.concatenate(v) for k, v in parts.items()}
@@ -36,8 +44,13 @@ def retrieval(emb):
     """Video<->paragraph metrics, plus clip<->sentence when the model has clips."""
     out = bidirectional_retrieval(emb["video"], emb["paragraph"])
     if "clips" in emb and len(emb["clips"]) == len(emb["sentences"]):
-        out["sentence2clip"] = recall_metrics(chunked_ranks(emb["sentences"], emb["clips"]))
-        out["clip2sentence"] = recall_metrics(chunked_ranks(emb["clips"], emb["sentences"]))
+        # Sentence i belongs with clip i, and with every clip identical to it (DiDeMo: sentences
+        # sharing a segment of the same video); see metrics.group_ranks.
+        groups = emb.get("clip_groups", np.arange(len(emb["clips"])))
+        out["sentence2clip"] = recall_metrics(group_ranks(emb["sentences"], emb["clips"],
+                                                          groups, groups))
+        out["clip2sentence"] = recall_metrics(group_ranks(emb["clips"], emb["sentences"],
+                                                          groups, groups))
     return out
 
 
@@ -54,7 +67,7 @@ def uniform_proposals(model, video_dataset, ks=(1, 2, 3, 4), batch_size=64, fn=N
     out = {}
     for k in ks:
         emb = embed_split(model, video_dataset.view(proposals=k), batch_size, fn)
-        precision, recall = _proposal_quality(video_dataset, k)
+        precision, recall = _proposal_quality(video_dataset, k, emb["index"])
         out[k] = {**bidirectional_retrieval(**_pair(emb)), "precision": 100 * precision,
                   "recall": 100 * recall}
     return out
@@ -64,9 +77,12 @@ def _pair(emb):
     return {"video": emb["video"], "text": emb["paragraph"]}
 
 
-def _proposal_quality(video_dataset, k):
+def _proposal_quality(video_dataset, k, kept):
+    """Mean proposal precision / recall over the videos that were embedded (`kept`: split
+    positions; videos skipped for bad features do not count)."""
     ps, rs = [], []
-    for ann in video_dataset.annotations:
+    for i in kept:
+        ann = video_dataset.annotations[int(i)]
         if ann.unit == "frames":
             span = float(ann.feature_length or max(e for _, e in ann.segments) + 1)
             gt = [(s, e + 1) for s, e in ann.segments]

@@ -32,9 +32,10 @@ def read_annotations(cfg, split, issues):
     if dataset in ("activitynet", "demo"):
         return ann_lib.read_activitynet_captions(path, issues, cfg.get("sort_by_time", True))
     reader = ann_lib.READERS[dataset]
+    sort = cfg.get("sort_by_time", True)
     if dataset == "youcook2":
-        return reader(path, subset=cfg.get(f"{split}_subset"), issues=issues)
-    return reader(path, issues=issues)
+        return reader(path, subset=cfg.get(f"{split}_subset"), issues=issues, sort_by_time=sort)
+    return reader(path, issues=issues, sort_by_time=sort)
 
 
 def prepare_demo(cfg):

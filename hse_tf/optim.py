@@ -27,5 +27,9 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
 def make_optimizer(cfg, steps_per_epoch):
     schedule = StepDecay(cfg["lr"], max(1, steps_per_epoch), cfg["lr_decay_every"],
                          cfg["lr_decay_factor"])
+    # clipnorm: each variable's gradient separately; global_clipnorm: all of them together.
     clip = cfg.get("clipnorm") or None
-    return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clip)
+    global_clip = cfg.get("global_clipnorm") or None
+    if clip and global_clip:
+        raise ValueError("set --clipnorm or --global_clipnorm, not both")
+    return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clip, global_clipnorm=global_clip)

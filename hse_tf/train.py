@@ -56,7 +56,10 @@ flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).")
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("lr_decay_every", 10, "Epochs between learning-rate decays.")
 flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
-flags.DEFINE_float("clipnorm", 0.0, "Gradient clipping by norm (0: off, the paper's setting).")
+flags.DEFINE_float("clipnorm", 0.0, "Clip EACH variable's gradient to this norm separately "
+                   "(0: off, the paper's setting).")
+flags.DEFINE_float("global_clipnorm", 0.0, "Clip the global norm of all gradients together, the "
+                   "common choice (0: off).")
 flags.DEFINE_integer("seed", 0, "Random seed (init, shuffling).")
 flags.DEFINE_bool("deterministic", False, "Deterministic ops (slower; exact reruns).")
 flags.DEFINE_string("run_dir", "runs/default", "Output folder.")
@@ -66,7 +69,8 @@ flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
 flags.DEFINE_integer("projector_max", 2000, "Validation videos in the Embedding Projector (0: off).")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flags.DEFINE_integer("verbose", 1, "1: a progress bar within each epoch and one line per epoch; "
+                     "2: the epoch lines only; 0: silent.")
 
 CONFIG_FLAGS = [
     "dataset", "train_annotations", "val_annotations", "train_subset", "val_subset", "features",
@@ -74,7 +78,7 @@ CONFIG_FLAGS = [
     "sort_by_time", "demo_dir", "action_labels", "model", "hidden", "flat_context", "margin_high",
     "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
     "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
-    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "seed", "eval_every"]
+    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every"]
 
 
 def config_from_flags():
@@ -107,9 +111,26 @@ def chief_and_task(strategy):
     return chief, resolver.task_id
 
 
-def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, deterministic=False,
+def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, deterministic=False,
           eval_batch_size=64, projector_max=2000):
-    """Runs training; returns the final validation metrics (or {} without a validation split)."""
+    """Runs training; returns the final validation metrics (or {} without a validation split).
+
+    A run that fails before its first checkpoint leaves no run folder behind (if it made it).
+    """
+    import shutil
+    fresh = not os.path.exists(run_dir)
+    try:
+        return _train(cfg, run_dir, resume, strategy_name, verbose, deterministic,
+                      eval_batch_size, projector_max)
+    except BaseException:
+        from hse_tf import checkpoints
+        if fresh and os.path.isdir(run_dir) and checkpoints.latest(run_dir) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_batch_size,
+           projector_max):
     import tensorflow as tf
 
     from hse_tf import checkpoints, experiment
@@ -120,16 +141,25 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
     from hse_tf.optim import make_optimizer
     from hse_tf.train_callbacks import TrainMonitor
 
-    os.makedirs(run_dir, exist_ok=True)
     last = checkpoints.latest(run_dir) if resume else None
     if last is not None:
         with open(os.path.join(run_dir, "run_config.json")) as f:
             saved = json.load(f)
         cfg = {**saved, "epochs": cfg["epochs"]}
-        vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
+        state = checkpoints.read_state(last)
+        if state["epoch"] >= cfg["epochs"]:
+            # Nothing to train: report the finished run (its saved results) and stop.
+            results = checkpoints.read_results(run_dir)
+            if verbose:
+                print(f"{run_dir}: run complete, trained for {state['epoch']} epochs (raise "
+                      f"--epochs to train on)", flush=True)
+            if results is not None or not cfg.get("val_annotations"):
+                return results or {}
         logging.info("Resuming from %s", last)
+        vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
     else:
         cfg = experiment.prepare_demo(cfg)
+    os.makedirs(run_dir, exist_ok=True)
     experiment.set_seeds(cfg["seed"])
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -193,13 +223,13 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=2, determ
         dataset = strategy.distribute_datasets_from_function(per_replica_input)
 
     monitor = TrainMonitor(out_dir, cfg, order, val_split, feature_dim, eval_batch_size,
-                           projector_max)
-    if initial_epoch >= cfg["epochs"]:
-        logging.info("Already trained for %d epochs", initial_epoch)
-    else:
+                           projector_max, steps_per_epoch=steps_per_epoch, verbose=verbose)
+    if initial_epoch < cfg["epochs"]:
+        # verbose=0: the monitor prints the progress bar and one line per epoch, not Keras.
+        # shuffle=False: the dataset shuffles itself (EpochOrder); Keras cannot shuffle it.
         model.fit(dataset, epochs=cfg["epochs"], initial_epoch=initial_epoch,
                   steps_per_epoch=steps_per_epoch if replicas > 1 else None,
-                  callbacks=[monitor], verbose=verbose)
+                  callbacks=[monitor], verbose=0, shuffle=False)
     if issues.counts:
         logging.warning("Input problems (train): %s", issues.summary())
     results = monitor.final_metrics(model)
@@ -226,4 +256,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

@@ -21,8 +21,10 @@ class TrainMonitor(keras.callbacks.Callback):
     prints one progress line per epoch."""
 
     def __init__(self, run_dir, cfg, order, val_split, feature_dim, eval_batch_size=64,
-                 projector_max=2000):
+                 projector_max=2000, steps_per_epoch=None, verbose=1):
         super().__init__()
+        self.steps_per_epoch, self.verbose = steps_per_epoch, verbose
+        self._bar = None
         self.run_dir, self.cfg, self.order = run_dir, cfg, order
         self.val_split, self.feature_dim = val_split, feature_dim
         self.eval_batch_size, self.projector_max = eval_batch_size, projector_max
@@ -44,6 +46,23 @@ class TrainMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.order.epoch = epoch
         self._epoch_t0 = time.time()
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=self.steps_per_epoch, unit="step", leave=False,
+                             desc=f"epoch {epoch + 1}/{self.params.get('epochs')}",
+                             dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+            if logs and "loss" in logs:
+                self._bar.set_postfix(loss=f"{float(np.asarray(logs['loss']).reshape(-1)[0]):.4f}",
+                                      refresh=False)
+
+    def _close_bar(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _evaluate(self):
         if self.val_split is None:
@@ -54,6 +73,7 @@ class TrainMonitor(keras.callbacks.Callback):
         return emb, retrieval(emb)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._close_bar()
         # float(): multi-worker logs arrive as shape-[1] arrays (see HSEModel._track).
         logs = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in (logs or {}).items()}
         opt = self.model.optimizer
@@ -82,13 +102,20 @@ class TrainMonitor(keras.callbacks.Callback):
                          {"step": int(opt.iterations.numpy()), "learning_rate": lr,
                           "logs": {k: float(v) for k, v in logs.items()},
                           "val": self.last_metrics})
+        if not self.verbose:
+            return
         print(f"epoch {epoch + 1}/{self.params.get('epochs')} loss {logs.get('loss', float('nan')):.4f}"
               f"{metrics_line} | lr {lr:.1e} | {time.time() - self._epoch_t0:.1f}s epoch, "
               f"{time.time() - self._t0:.0f}s total", flush=True)
 
+    def on_train_end(self, logs=None):
+        self._close_bar()
+
     def final_metrics(self, model):
+        """The last validation metrics (evaluated now if no epoch did), also written as
+        results.json."""
         if self.last_metrics is None and self.val_split is not None:
-            self.model = model
+            self.set_model(model)  # a Keras 3 callback's model is set, not assigned
             self.last_metrics = self._evaluate()[1]
         if self.last_metrics is not None:
             with atomic_path(os.path.join(self.run_dir, "results.json")) as tmp:

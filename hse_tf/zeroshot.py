@@ -76,4 +76,5 @@ if __name__ == "__main__":
     flags.DEFINE_enum("on_bad_input", "error", ["error", "skip"], "Bad or missing features.")
     flags.DEFINE_integer("batch_size", 64, "Videos per batch.")
     flags.DEFINE_string("out", None, "Write the results as JSON here.")
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

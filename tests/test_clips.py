@@ -51,13 +51,28 @@ def test_frame_span_inside_and_outside():
     assert clips.frame_span([0, 149], 832) == (0, 149, [])
     assert clips.frame_span([449, 900], 832) == (0, 831, ["out_of_range"])  # whole video
     assert clips.frame_span([10, 5], 832) == (5, 10, ["reversed"])
+    # A span ending at the feature length (one past the last row) is kept, truncated: not the
+    # whole video (the authors' loader falls back only when start or end > length).
+    assert clips.frame_span([749, 832], 832) == (749, 831, ["truncated"])
+    assert clips.frame_span([832, 832], 832) == (831, 831, ["truncated"])
+    assert clips.frame_span([800, 833], 832) == (0, 831, ["out_of_range"])
+    assert clips.frame_span([-1, 10], 832) == (0, 831, ["out_of_range"])
 
 
 def test_uniform_segments_cover_everything():
     segs = clips.uniform_segments(10, 3)
-    # edges 0, 3.33, 6.67, 10 -> [0,3], [3,6], [6,9]
-    assert segs == [(0, 3), (3, 6), (6, 9)]
+    # starts floor(0), floor(3.33) = 3, floor(6.67) = 6; each ends where the next starts:
+    # [0,2], [3,5], [6,9] (no frame in two segments)
+    assert segs == [(0, 2), (3, 5), (6, 9)]
     assert clips.uniform_segments(5, 1) == [(0, 4)]
+    assert clips.uniform_segments(8, 4) == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    # 2 frames, 3 segments: starts 0, floor(0.67) = 0, floor(1.33) = 1 -> one frame is shared
+    assert clips.uniform_segments(2, 3) == [(0, 0), (0, 0), (1, 1)]
+    for length in range(4, 60):
+        for k in range(1, 5):
+            segs = clips.uniform_segments(length, k)
+            covered = [f for s, e in segs for f in range(s, e + 1)]
+            assert covered == list(range(length)), (length, k)  # a partition, in order
 
 
 def test_proposal_precision_recall():

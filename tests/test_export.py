@@ -29,7 +29,8 @@ def test_times_to_frames_matches_python_rule():
 
 
 def test_spans_to_frames_matches_didemo_rule():
-    spans = [(0, 5), (5, 0), (-1, 3), (2, 40), (10, 11), (6, 6)]
+    spans = [(0, 5), (5, 0), (-1, 3), (2, 40), (10, 11), (6, 6), (9, 12), (12, 12), (12, 13),
+             (13, 11)]
     start, end = P.spans_to_frames(np.array(spans), np.full(len(spans), 12))
     np.testing.assert_array_equal(np.stack([start, end], 1),
                                   [C.frame_span(s, 12)[:2] for s in spans])
@@ -111,17 +112,23 @@ def test_one_clip_video_and_frame_spans(exported):
     rng = np.random.default_rng(3)
     feats = rng.normal(size=(200, 8)).astype(np.float32)  # longer than 80 frames: subsampled
     spans = [(150, 20), (-3, 9)]  # reversed -> swapped; out of range -> whole video (DiDeMo)
-    ranges = [C.frame_span(s, 200)[:2] for s in spans]
+    # Training sorts each video's segments by (start, end) as given: (-3, 9) before (150, 20).
+    # The export does the same in the graph and answers clips in the request's order.
+    ranges = [C.frame_span(s, 200)[:2] for s in sorted(spans)]
     idx = [C.subsample_indices(s, e) for s, e in ranges]
     ex = VideoExample("v", feats[np.concatenate(idx)], np.array([len(i) for i in idx], np.int32),
                       feats[C.subsample_indices(0, 199)], np.array([2, 3], np.int32),
                       np.array([1, 1], np.int32), ranges)
     want = exported["model"](collate([ex], [0]))
-    got = exported["video"].signatures["frame_spans"](
-        features=tf.constant(feats[None]), feature_lengths=tf.constant([200], tf.int64),
-        clip_spans=tf.constant([spans], tf.int64), clip_counts=tf.constant([2], tf.int64))
-    np.testing.assert_allclose(got["video"], want["video"], atol=TOL)
-    np.testing.assert_allclose(got["clips"][0], want["clips"], atol=TOL)
+    for request in (spans, spans[::-1]):
+        got = exported["video"].signatures["frame_spans"](
+            features=tf.constant(feats[None]), feature_lengths=tf.constant([200], tf.int64),
+            clip_spans=tf.constant([request], tf.int64), clip_counts=tf.constant([2], tf.int64))
+        np.testing.assert_allclose(got["video"], want["video"], atol=TOL)  # order-free
+        rows = [sorted(spans).index(s) for s in request]
+        np.testing.assert_allclose(got["clips"][0], np.asarray(want["clips"])[rows], atol=TOL)
+    ranges = [C.frame_span(s, 200)[:2] for s in spans]
+    idx = [C.subsample_indices(s, e) for s, e in ranges]
     one = exported["video"].signatures["frame_spans"](
         features=tf.constant(feats[None]), feature_lengths=tf.constant([200], tf.int64),
         clip_spans=tf.constant([[spans[0]]], tf.int64), clip_counts=tf.constant([1], tf.int64))
@@ -177,8 +184,10 @@ def test_bad_requests_fail_with_named_inputs(exported):
     padded_text = exported["text"].signatures["serving_default"]
     video = exported["video"].signatures["serving_default"]
     s, i64 = tf.constant, tf.int64
-    _raises(text, "no words", sentences=s(["a man", " ... "]),
+    _raises(text, "paragraph 0, sentence 1 has no words", sentences=s(["a man", " ... "]),
             paragraph_row_splits=s([0, 2], i64))
+    _raises(text, "paragraph 1, sentence 0 has no words", sentences=s(["a man", "a dog", "?"]),
+            paragraph_row_splits=s([0, 2, 3], i64))
     _raises(text, "UTF-8", sentences=s([b"a man \xff\xfe surfs"]),
             paragraph_row_splits=s([0, 1], i64))
     _raises(text, "more than 30 sentences", sentences=s(["a man"] * 31),

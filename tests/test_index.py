@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from hse_tf import cli
 from hse_tf.index import GalleryIndex, IndexFileError
 
 
@@ -80,7 +81,7 @@ def test_bad_index_files_and_queries(tmp_path):
 
 def _cli(*args):
     from hse_tf.index.__main__ import main
-    return main([str(a) for a in args])
+    return cli.run(main, [str(a) for a in args])
 
 
 def test_build_matches_keras_and_resumes(exported, tiny_demo, tmp_path, capsys):

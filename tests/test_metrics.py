@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hse_tf.metrics import (bidirectional_retrieval, chunked_ranks, ranks_from_similarity,
-                            recall_metrics)
+from hse_tf.metrics import (bidirectional_retrieval, chunked_ranks, group_ranks,
+                            ranks_from_similarity, recall_metrics)
 
 
 def test_ranks_diagonal_ground_truth():
@@ -49,3 +49,21 @@ def test_bidirectional_perfect_and_directions():
     assert out["p2v"]["R@1"] == pytest.approx(200 / 3)
     # v2p: video0 scores texts [1, 0, .9] -> rank 1; video2 scores [0, 0, .1] -> rank 1
     assert out["v2p"]["R@1"] == 100.0
+
+
+def test_identical_clips_all_count_as_correct():
+    # Gallery: clips 0 and 1 share a segment (group 7), clip 2 is alone (group 9).
+    # Query 0 (group 7): scores [0.5, 0.5, 0.4]. Correct: clips 0 and 1, best 0.5; wrong items
+    #   scoring >= 0.5: none -> rank 1 (with one true clip and pessimistic ties it would be 2).
+    # Query 1 (group 7): scores [0.3, 0.3, 0.3]. Best correct 0.3; clip 2 ties -> rank 2.
+    # Query 2 (group 9): scores [0.9, 0.1, 0.6]. Best correct 0.6; clip 0 beats it -> rank 2.
+    gallery = np.eye(3)
+    queries = np.array([[0.5, 0.5, 0.4], [0.3, 0.3, 0.3], [0.9, 0.1, 0.6]])
+    np.testing.assert_array_equal(group_ranks(queries, gallery, [7, 7, 9], [7, 7, 9]), [1, 2, 2])
+    # One item per group: the same ranks as the one-true-item rule.
+    rng = np.random.default_rng(0)
+    q, g = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    np.testing.assert_array_equal(group_ranks(q, g, np.arange(20), np.arange(20), chunk=7),
+                                  chunked_ranks(q, g))
+    with pytest.raises(ValueError, match="no item"):
+        group_ranks(queries, gallery, [7, 7, 8], [7, 7, 9])

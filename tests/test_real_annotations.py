@@ -60,6 +60,17 @@ def test_didemo_hse_split_counts():
     assert issues.counts["segment_reversed"] >= 3  # 3 train videos have inverted spans
 
 
+def test_didemo_spans_at_the_feature_end_stay_segments():
+    # Train split: 1,027 of 33,005 spans end exactly at feature_leng. 7 of them are reversed with
+    # a start beyond the features (e.g. [L+k, L]): those 7 fall back to the whole video; the
+    # other 1,020 are kept, truncated by one row.
+    issues = IssueLog("error")
+    anns = A.read_didemo(shared_path("didemo", "train_data_bwzhang.json"), issues)
+    _clips_nonempty(anns, issues)
+    assert issues.counts["segment_out_of_range"] == 7
+    assert issues.counts["segment_truncated"] == 1020
+
+
 def test_youcook2_parses_both_subsets():
     path = shared_path("youcook2", "yc2_annotations_trainval.json")
     train = A.read_youcook2(path, subset="training")

@@ -79,13 +79,17 @@ def test_malformed_requests_are_invalid_argument_and_server_keeps_serving(served
                               "sentence_counts": np.array([10000], np.int64)}, "more than 30"),
         "non-UTF-8": ({"sentences": np.array([[b"a man \xff\xfe surfs"]]),
                        "sentence_counts": np.array([1], np.int64)}, "UTF-8"),
-        "empty sentence": ({"sentences": np.array([[b"  ?! "]]),
-                            "sentence_counts": np.array([1], np.int64)}, "no words"),
+        "empty sentence": ({"sentences": np.array([[b"a man surfs", b"  ?! "]]),
+                            "sentence_counts": np.array([2], np.int64)},
+                           "sentences: paragraph 0, sentence 1 has no words (empty or "
+                           "punctuation only)"),
     }
     for name, (inputs, words) in cases.items():
         code, details = _status(c.predict, "hse_text", inputs)
         assert code == grpc.StatusCode.INVALID_ARGUMENT, name
         assert words in details, (name, details)
+        if name == "empty sentence":  # plain words, no TF internals
+            assert "Condition" not in details and "StringSplit" not in details, details
         assert c.predict("hse_text", good)["paragraph"].shape == (1, 8)  # still serving
     feats = np.zeros((1, 5, 8), np.float32)
     feats[0, 2, 1] = np.nan

@@ -41,14 +41,14 @@ def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
 def test_resume_equals_uninterrupted(tiny_demo, tmp_path):
     from hse_tf.train import train
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
-    train(tiny_config(tiny_demo, full, epochs=3), full, verbose=0, deterministic=True,
+    train(tiny_config(tiny_demo, full, epochs=2), full, verbose=0, deterministic=True,
           projector_max=0)
     train(tiny_config(tiny_demo, part, epochs=1), part, verbose=0, deterministic=True,
           projector_max=0)
-    train(tiny_config(tiny_demo, part, epochs=3), part, resume=True, verbose=0,
+    train(tiny_config(tiny_demo, part, epochs=2), part, resume=True, verbose=0,
           deterministic=True, projector_max=0)
-    state = json.load(open(os.path.join(part, "ckpt-0003", "state.json")))
-    assert state["step"] == 9
+    state = json.load(open(os.path.join(part, "ckpt-0002", "state.json")))
+    assert state["step"] == 6
     for a, b in zip(_weights(full), _weights(part)):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
@@ -60,7 +60,7 @@ def test_sigkill_mid_training_then_resume(tiny_demo, tmp_path):
             f"--train_annotations={cfg['train_annotations']}",
             f"--val_annotations={cfg['val_annotations']}", f"--features={cfg['features']}",
             f"--word_vectors={cfg['word_vectors']}", "--hidden=8", "--batch_size=16",
-            "--epochs=4", f"--run_dir={run}", "--verbose=0", "--projector_max=0"]
+            "--epochs=4", f"--run_dir={run}", "--verbose=2", "--projector_max=0"]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not os.path.exists(os.path.join(run, "checkpoint.json")) and time.time() < deadline:
@@ -76,15 +76,19 @@ def test_sigkill_mid_training_then_resume(tiny_demo, tmp_path):
     assert state["epoch"] == 4 and state["step"] == 4 * 3
     leftovers = [n for n in os.listdir(run) if n.startswith(".tmp")]
     assert not [n for n in leftovers if "checkpoint.json" in n]
+    # --resume on the finished run: says so, prints its results, exits 0 (no training).
+    again = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "run complete, trained for 4 epochs" in again.stdout
+    results = json.load(open(os.path.join(run, "results.json")))
+    assert f"{'p2v':<15}{results['p2v']['R@1']:>7.1f}{results['p2v']['R@5']:>7.1f}" in again.stdout
+    assert not os.path.exists(os.path.join(run, "ckpt-0005"))
 
 
-def test_evaluate_cli_outputs(tiny_demo, tmp_path):
+def test_evaluate_cli_outputs(trained_run, tmp_path):
     from hse_tf import evaluate
-    from hse_tf.train import train
-    run = str(tmp_path / "run")
-    train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
     out = str(tmp_path / "eval.json")
-    res = evaluate.run(run, incomplete_max_k=2, proposals=(1, 3), out=out)
+    res = evaluate.run(trained_run, incomplete_max_k=2, proposals=(1, 3), out=out)
     saved = json.load(open(out))
     assert saved["videos"] == 16 and set(saved["incomplete_observation"]) == {"1", "2"}
     assert set(res["uniform_proposals"]) == {1, 3}
@@ -185,3 +189,66 @@ def test_multi_worker_via_tf_config(tiny_demo, tmp_path):
     state = json.load(open(os.path.join(run, "ckpt-0002", "state.json")))
     assert state["epoch"] == 2 and state["step"] == 2 * (48 // 16)
     assert not [n for n in os.listdir(run) if n.startswith(".worker")]  # scratch removed
+
+
+def _quiet_env():
+    """The environment of a user's shell: TF_CPP_MIN_LOG_LEVEL unset (the commands quiet TF)."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_commands_fail_with_one_line(tiny_demo, tmp_path):
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                              text=True, env=_quiet_env())
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return done.returncode, lines
+    # A missing required flag: one line, no help text, exit 2.
+    code, lines = run("hse_tf.train", "--dataset=activitynet", f"--run_dir={tmp_path / 'r'}")
+    assert code == 2 and lines == ["error: missing flags: --train_annotations, --features, "
+                                   "--word_vectors"], lines
+    assert not (tmp_path / "r").exists()  # a failed run leaves no folder
+    # A bad feature file: one line naming the file; no traceback, no TensorFlow start-up noise.
+    bad = tmp_path / "bad.hdf5"
+    bad.write_bytes(b"not hdf5")
+    code, lines = run("hse_tf.train", "--dataset=activitynet",
+                      f"--train_annotations={tiny_demo['train']}", f"--features={bad}",
+                      f"--word_vectors={tiny_demo['word_vectors']}", "--hidden=8",
+                      f"--run_dir={tmp_path / 'r'}", "--epochs=1")
+    errors = [line for line in lines if not line.startswith("I")]  # absl info lines may precede
+    assert code == 2 and len(errors) == 1 and errors[0].startswith("error: ") and str(bad) in \
+        errors[0], lines
+    assert not any("Traceback" in line or "cuInit" in line or "oneDNN" in line for line in lines)
+    assert not (tmp_path / "r").exists()
+    # --debug shows the traceback.
+    code, lines = run("hse_tf.evaluate", f"--checkpoint={tmp_path / 'none'}", "--debug")
+    assert code == 2 and any("Traceback" in line for line in lines)
+    assert lines[-1].startswith("error: ") and "no checkpoint" in lines[-1]
+    # argparse commands go through the same path.
+    code, lines = run("hse_tf.index", "search", str(tmp_path / "none"), "a query")
+    assert code == 2 and lines == [lines[0]] and lines[0].startswith("error: "), lines
+
+
+def test_global_clipnorm_is_its_own_flag():
+    from hse_tf.optim import make_optimizer
+    cfg = tiny_config({"train": "", "val_1": "", "features": "", "word_vectors": ""}, "")
+    opt = make_optimizer({**cfg, "global_clipnorm": 1.5}, 3)
+    assert opt.global_clipnorm == 1.5 and opt.clipnorm is None
+    opt = make_optimizer({**cfg, "clipnorm": 2.0}, 3)
+    assert opt.clipnorm == 2.0 and opt.global_clipnorm is None
+    with pytest.raises(ValueError, match="not both"):
+        make_optimizer({**cfg, "clipnorm": 1.0, "global_clipnorm": 1.0}, 3)
+
+
+def test_proposal_quality_counts_only_embedded_videos():
+    from types import SimpleNamespace
+
+    from hse_tf.data.annotations import VideoAnnotation
+    from hse_tf.evaluation import _proposal_quality
+    # K = 1: the proposal is the whole video [0, 10] s.
+    # Video a: ground truth [0, 10] -> IoU 1: precision 1, recall 1.
+    # Video b: ground truth [0, 2] -> IoU 0.2: precision 0, recall 0.
+    anns = [VideoAnnotation("a", 10.0, [(0.0, 10.0)], ["x"], "seconds"),
+            VideoAnnotation("b", 10.0, [(0.0, 2.0)], ["y"], "seconds")]
+    ds = SimpleNamespace(annotations=anns)
+    assert _proposal_quality(ds, 1, [0, 1]) == (0.5, 0.5)
+    assert _proposal_quality(ds, 1, [0]) == (1.0, 1.0)  # b was skipped: it does not count

@@ -66,4 +66,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("video_id", None, "Video to caption (predict).")
     flags.DEFINE_string("clip_times", None, "start:end,... seconds (predict, no annotations).")
     flags.DEFINE_float("duration", None, "Video duration in seconds (predict with clip_times).")
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

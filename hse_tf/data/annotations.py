@@ -116,10 +116,11 @@ def read_activitynet_captions(path, issues=None, sort_by_time=True):
     return out
 
 
-def read_didemo(path, issues=None):
+def read_didemo(path, issues=None, sort_by_time=True):
     """DiDeMo, HSE split: `{video: {duration, feature_leng, times[[f0, f1]], description[]}}`.
 
     `times` are frame indices into the per-frame features; each description is its own clip.
+    Like the other readers, pairs are put in time order (the exported hse_video sorts too).
     """
     issues = issues or IssueLog()
     data = load_json(path)
@@ -134,7 +135,8 @@ def read_didemo(path, issues=None):
         pairs = _check_pairs(path, vid, entry["times"], entry["description"], issues, "times")
         if pairs is None:
             continue
-        out.append(VideoAnnotation(vid, float(entry.get("duration", 0.0)), pairs[0], pairs[1],
+        segs, sents = _sort_by_time(*pairs) if sort_by_time else pairs
+        out.append(VideoAnnotation(vid, float(entry.get("duration", 0.0)), segs, sents,
                                    "frames", feature_length=entry.get("feature_leng"),
                                    source=str(path)))
     return out

@@ -46,32 +46,37 @@ def time_to_frames(t0, t1, duration, length):
 
 
 def frame_span(span, length):
-    """DiDeMo rule: `times` are frame indices; a span outside the features means the whole video.
+    """DiDeMo rule: `times` are frame indices into the `length` feature rows.
 
-    Returns (start, end, problems) with an inclusive range of at least one frame.
+    As the authors' loader: a span lying beyond the features (start > length or end > length, or
+    a negative index) falls back to the whole video; any other span is kept, truncated to the
+    video (a span ending at `length`, one past the last row, ends at the last row).
+    Returns (start, end, problems) with an inclusive range of at least one frame; problems lists
+    what was fixed ('reversed', 'out_of_range' for the whole-video fallback, 'truncated').
     """
     s, e = int(span[0]), int(span[1])
     problems = []
     if e < s:
         problems.append("reversed")
         s, e = e, s
-    if s < 0 or e > length - 1:
+    if s < 0 or s > length or e > length:
         problems.append("out_of_range")
         return 0, length - 1, problems
-    return s, e, problems
+    if e > length - 1:
+        problems.append("truncated")
+    return min(s, length - 1), min(e, length - 1), problems
 
 
 def uniform_segments(length, k):
-    """K non-overlapping, equal-length inclusive frame ranges covering [0, length-1]."""
+    """K consecutive, non-overlapping inclusive frame ranges of (nearly) equal length that cover
+    [0, length-1]: segment i starts at floor(i * length / k) and ends where the next starts.
+    With fewer frames than segments (length < k) some segments must share a frame."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    edges = np.linspace(0, length, k + 1)
-    out = []
-    for i in range(k):
-        s = int(math.floor(edges[i]))
-        e = max(int(math.ceil(edges[i + 1])) - 1, s)
-        out.append((min(s, length - 1), min(e, length - 1)))
-    return out
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    starts = [min(int(math.floor(i * length / k)), length - 1) for i in range(k)] + [length]
+    return [(starts[i], max(starts[i + 1] - 1, starts[i])) for i in range(k)]
 
 
 def uniform_time_segments(duration, k):

@@ -28,9 +28,10 @@ def batch_signature(feature_dim):
     }
 
 
-def collate(examples, indices):
-    """Stacks VideoExamples into one batch dict of numpy arrays."""
-    return {
+def collate(examples, indices, with_ranges=False):
+    """Stacks VideoExamples into one batch dict of numpy arrays (with_ranges: also each clip's
+    inclusive frame range, 'clip_ranges' [M, 2], which is not a model input)."""
+    out = {
         "frames": np.concatenate([e.frames for e in examples]),
         "frame_lengths": np.concatenate([e.frame_lengths for e in examples]),
         "clip_counts": np.asarray([len(e.frame_lengths) for e in examples], np.int32),
@@ -41,6 +42,10 @@ def collate(examples, indices):
         "sentence_counts": np.asarray([len(e.word_lengths) for e in examples], np.int32),
         "index": np.asarray(indices, np.int32),
     }
+    if with_ranges:
+        out["clip_ranges"] = np.asarray([r for e in examples for r in e.clip_ranges],
+                                        np.int64).reshape(-1, 2)
+    return out
 
 
 class EpochOrder:
@@ -63,7 +68,8 @@ class EpochOrder:
         return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
 
 
-def batches(video_dataset, batch_size, order, drop_remainder=False, shard=(0, 1)):
+def batches(video_dataset, batch_size, order, drop_remainder=False, shard=(0, 1),
+            with_ranges=False):
     """Python generator of collated batches (skipped videos are left out of their batch).
 
     `shard` = (i, n): this input pipeline takes every n-th video of the epoch's order, from i
@@ -81,7 +87,7 @@ def batches(video_dataset, batch_size, order, drop_remainder=False, shard=(0, 1)
                 exs.append(ex)
                 kept.append(int(i))
         if exs:
-            yield collate(exs, kept)
+            yield collate(exs, kept, with_ranges)
 
 
 def make_dataset(video_dataset, batch_size, shuffle=False, seed=0, drop_remainder=False,

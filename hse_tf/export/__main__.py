@@ -56,4 +56,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

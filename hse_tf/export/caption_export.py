@@ -21,9 +21,11 @@ def caption_endpoints(video_tower, captioner, words, feature_dim, beam=5, max_le
         check_durations(durations, clip_counts)
         batch, counts = padded_video_batch(features, feature_lengths, clip_times, clip_counts,
                                            durations, max_clips)
+        request_order = batch.pop("request_order")
         out = video_tower(batch, training=False, decode=False)
         video = tf.repeat(l2_normalize(out["video"]), counts, axis=0)
-        cond = tf.concat([l2_normalize(out["clips"]), video], axis=1)
+        clips = tf.gather(l2_normalize(out["clips"]), request_order)  # the request's order
+        cond = tf.concat([clips, video], axis=1)
         ids, _, scores = captioner.decode(cond, beam, max_len, length_penalty)
         shape = tf.stack([tf.size(counts, out_type=tf.int64),
                           tf.shape(clip_times, out_type=tf.int64)[1]])

@@ -91,13 +91,16 @@ def times_to_frames(times, durations, lengths):
 
 def spans_to_frames(spans, lengths):
     """DiDeMo frame spans [M, 2] int64 -> inclusive ranges, exactly as clips.frame_span:
-    reversed spans are swapped; a span outside the features means the whole video."""
+    reversed spans are swapped; a span beyond the features (start or end > length, or negative)
+    means the whole video; any other span is truncated to the last frame."""
     spans = tf.cast(spans, tf.int64)
     s = tf.minimum(spans[:, 0], spans[:, 1])
     e = tf.maximum(spans[:, 0], spans[:, 1])
-    last = tf.cast(lengths, tf.int64) - 1
-    outside = (s < 0) | (e > last)
-    return tf.where(outside, tf.zeros_like(s), s), tf.where(outside, last, e)
+    length = tf.cast(lengths, tf.int64)
+    last = length - 1
+    outside = (s < 0) | (s > length) | (e > length)
+    return (tf.where(outside, tf.zeros_like(s), tf.minimum(s, last)),
+            tf.where(outside, last, tf.minimum(e, last)))
 
 
 def subsample(start, end, max_frames=MAX_FRAMES):
@@ -121,11 +124,17 @@ def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=Non
 
     features [T, D] (videos concatenated), video_lengths [B], clip_counts [B];
     clip_bounds [M, 2]: seconds when `durations` [B] is given, else DiDeMo frame spans.
+    The batch's clips are in time order within each video; 'request_order' [M] (not a model
+    input: pop it) gives, for each clip of the request, its row among the batch's clips.
     """
     video_lengths = tf.cast(video_lengths, tf.int64)
     clip_counts = tf.cast(clip_counts, tf.int64)
     checks = [tf.debugging.assert_all_finite(features, "features: NaN or Inf in the features")]
     clip_video = tf.repeat(tf.range(tf.size(clip_counts, out_type=tf.int64)), clip_counts)
+    # Training puts each video's clips in time order (sort_by_time); so does serving, whatever
+    # the request's order. request_order maps the request's clips to the sorted ones.
+    order = time_order(clip_video, clip_bounds)
+    clip_bounds = tf.gather(clip_bounds, order)
     clip_len = tf.gather(video_lengths, clip_video)
     if durations is not None:
         durations = tf.cast(durations, tf.float64)
@@ -151,7 +160,31 @@ def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=Non
         "clip_counts": tf.cast(clip_counts, tf.int32),
         "flat_frames": tf.gather(features, flat_idx),
         "flat_lengths": tf.cast(flat_lengths, tf.int32),
+        "request_order": tf.math.invert_permutation(order),
     }
+
+
+def time_order(clip_video, clip_bounds):
+    """Permutation [M] that sorts clips by (video, start, end), stable, as the readers'
+    time sort (annotations._sort_by_time) does within each video."""
+    order = tf.argsort(clip_bounds[:, 1], stable=True)
+    order = tf.gather(order, tf.argsort(tf.gather(clip_bounds[:, 0], order), stable=True))
+    return tf.gather(order, tf.argsort(tf.gather(clip_video, order), stable=True))
+
+
+def _assert_no_empty_sentence(sentences, word_lengths, sentence_counts):
+    """Fails with 'sentences: paragraph P, sentence S has no words ...' (0-based, the first
+    empty one) when a sentence tokenises to nothing."""
+    empty = tf.cast(tf.equal(word_lengths, 0), tf.int64)
+    # First empty sentence (a sentinel past the end when none, so that empty batches work).
+    first = tf.argmax(tf.concat([empty, [1]], 0), output_type=tf.int64)
+    starts = tf.cumsum(tf.cast(sentence_counts, tf.int64), exclusive=True)
+    paragraph = tf.reduce_sum(tf.cast(starts <= first, tf.int64)) - 1
+    within = first - tf.gather(tf.concat([starts, [0]], 0), tf.maximum(paragraph, 0))
+    message = tf.strings.format(
+        "sentences: paragraph {}, sentence {} has no words (empty or punctuation only)",
+        [paragraph, within])
+    return tf.debugging.Assert(tf.equal(tf.reduce_sum(empty), 0), [message])
 
 
 def text_batch(table, sentences, sentence_counts):
@@ -167,8 +200,7 @@ def text_batch(table, sentences, sentence_counts):
     with tf.control_dependencies([utf8]):
         ids = tf_token_ids(table, sentences)
     word_lengths = ids.row_lengths()
-    checks = [tf.debugging.assert_positive(
-        word_lengths, message="sentences: a sentence has no words (empty or punctuation only)")]
+    checks = [_assert_no_empty_sentence(sentences, word_lengths, sentence_counts)]
     with tf.control_dependencies(checks):
         words = tf.cast(ids.flat_values, tf.int32)
     unknown = tf.reduce_sum(tf.cast(tf.equal(ids, UNK_ID), tf.int32), axis=1)

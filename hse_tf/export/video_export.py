@@ -22,10 +22,12 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
     """
 
     def embed(batch, counts, width=None):
+        request_order = batch.pop("request_order")
         out = tower(batch, training=False, decode=False)
         result = {"video": l2_normalize(out["video"])}
         if "clips" in out:
-            clips = l2_normalize(out["clips"])
+            # The tower saw each video's clips in time order; answer in the request's order.
+            clips = tf.gather(l2_normalize(out["clips"]), request_order)
             result["clips"] = clips if width is None else P.repad(clips, counts, width)
         return result
 

@@ -83,61 +83,58 @@ def _annotations(path, fmt, issues):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from hse_tf.data.errors import DataError, IssueLog
-    from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.index.gallery_index import GalleryIndex
     from hse_tf.index.search import QueryError, as_table, text_query, video_query
-    try:
-        if args.command == "build":
-            from hse_tf.data.features import open_features
-            from hse_tf.index.builder import build_video_index
-            issues = IssueLog(args.on_bad_input)
-            anns = _annotations(args.annotations, args.format, issues) if (
-                args.annotations) else None
-            index = build_video_index(
-                args.model, open_features(args.layout, args.features), args.out, anns,
-                args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
-                max_shards=args.max_shards, progress=not args.quiet, issues=issues)
-            if index is None:
-                print(f"stopped after {args.max_shards} shard(s); rerun to continue")
-            else:
-                print(f"{args.out}: {len(index):,} videos, {index.dim}-d, {index.kind} "
-                      f"{index.params or ''}")
-            if issues.counts:
-                print(f"input problems: {issues.summary()}", file=sys.stderr)
-            return 0
-        if args.command == "build-text":
-            from hse_tf.index.builder import build_text_index
-            anns = _annotations(args.annotations, args.format, IssueLog("error"))
-            index = build_text_index(args.model, anns, args.out, kind=args.kind,
-                                     params=_params(args), progress=not args.quiet)
-            print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")
-            return 0
-        index = GalleryIndex.load(args.index)
-        warnings = []
-        if args.video_id:
-            if not args.text_index:
-                raise QueryError("--video_id needs --text_index (build one with build-text)")
-            results = video_query(index, args.video_id, GalleryIndex.load(args.text_index),
-                                  args.k)
+    if args.command == "build":
+        from hse_tf.data.features import open_features
+        from hse_tf.index.builder import build_video_index
+        issues = IssueLog(args.on_bad_input)
+        anns = _annotations(args.annotations, args.format, issues) if (
+            args.annotations) else None
+        index = build_video_index(
+            args.model, open_features(args.layout, args.features), args.out, anns,
+            args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
+            max_shards=args.max_shards, progress=not args.quiet, issues=issues)
+        if index is None:
+            print(f"stopped after {args.max_shards} shard(s); rerun to continue")
         else:
-            if not args.query:
-                raise QueryError("give a text query, or --video_id with --text_index")
-            from hse_tf.index.encoders import Encoders
-            models = args.model or index.metadata.get("models_dir")
-            results, warnings = text_query(index, Encoders(models), args.query, args.k,
-                                           args.on_unknown)
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        if args.json:
-            json.dump({"results": results, "warnings": warnings}, sys.stdout)
-            print()
-        else:
-            print(as_table(results))
+            print(f"{args.out}: {len(index):,} videos, {index.dim}-d, {index.kind} "
+                  f"{index.params or ''}")
+        if issues.counts:
+            print(f"input problems: {issues.summary()}", file=sys.stderr)
         return 0
-    except (IndexFileError, QueryError, DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.command == "build-text":
+        from hse_tf.index.builder import build_text_index
+        anns = _annotations(args.annotations, args.format, IssueLog("error"))
+        index = build_text_index(args.model, anns, args.out, kind=args.kind,
+                                 params=_params(args), progress=not args.quiet)
+        print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")
+        return 0
+    index = GalleryIndex.load(args.index)
+    warnings = []
+    if args.video_id:
+        if not args.text_index:
+            raise QueryError("--video_id needs --text_index (build one with build-text)")
+        results = video_query(index, args.video_id, GalleryIndex.load(args.text_index),
+                              args.k)
+    else:
+        if not args.query:
+            raise QueryError("give a text query, or --video_id with --text_index")
+        from hse_tf.index.encoders import Encoders
+        models = args.model or index.metadata.get("models_dir")
+        results, warnings = text_query(index, Encoders(models), args.query, args.k,
+                                       args.on_unknown)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.json:
+        json.dump({"results": results, "warnings": warnings}, sys.stdout)
+        print()
+    else:
+        print(as_table(results))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hse_tf import cli
+    sys.exit(cli.run(main))

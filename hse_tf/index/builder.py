@@ -8,9 +8,6 @@ shards and embeds only the rest; the finished index replaces `<out>` as a whole.
 import json
 import os
 import shutil
-import sys
-import time
-
 import numpy as np
 
 from hse_tf.data import clips as clip_rules
@@ -20,28 +17,11 @@ from hse_tf.index.encoders import Encoders
 from hse_tf.index.gallery_index import GalleryIndex
 
 
-class Progress:
-    """One self-overwriting stderr line: done/total, rate, ETA."""
-
-    def __init__(self, total, what, stream=sys.stderr, enabled=True):
-        self.total, self.what, self.stream, self.enabled = total, what, stream, enabled
-        self.start, self.done0 = time.perf_counter(), None
-
-    def update(self, done):
-        if not self.enabled:
-            return
-        if self.done0 is None:
-            self.done0, self.start = done, time.perf_counter()
-        dt = max(time.perf_counter() - self.start, 1e-9)
-        rate = (done - self.done0) / dt
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
-        self.stream.write(f"\r{self.what}: {done:,}/{self.total:,} ({rate:.0f}/s, ETA "
-                          f"{eta:.0f} s)   ")
-        self.stream.flush()
-
-    def finish(self):
-        if self.enabled:
-            self.stream.write("\n")
+def _progress(total, what, enabled, initial=0):
+    """A tqdm bar on stderr (videos/s and ETA); the rate counts only this run's work."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=what, unit=" videos" if "video" in what
+                else " paragraphs", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
 def _spans(feats, uniform_clips, issues, ann):
@@ -87,14 +67,14 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     os.makedirs(shard_dir, exist_ok=True)
     done = {i for i in range(len(shards))
             if os.path.exists(os.path.join(shard_dir, f"{i:05d}.npz"))}
-    bar = Progress(len(video_ids), "embedding videos", enabled=progress)
     n_done = sum(len(shards[i]) for i in done)
+    bar = _progress(len(video_ids), "embedding videos", progress, initial=n_done)
     new = 0
     for i, shard in enumerate(shards):
         if i in done:
             continue
         if max_shards is not None and new >= max_shards:
-            bar.finish()
+            bar.close()
             return None
         video, clips, counts, spans = [], [], [], []
         for start in range(0, len(shard), batch_size):
@@ -109,7 +89,7 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
             counts.extend(len(s) for s in sp)
             spans.extend(sp)
             n_done += len(ids)
-            bar.update(n_done)
+            bar.update(len(ids))
         with atomic_path(os.path.join(shard_dir, f"{i:05d}.npz")) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, video=np.concatenate(video),
@@ -117,7 +97,7 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
                          counts=np.asarray(counts), spans=np.asarray(
                              [s for sp in spans for s in sp], np.int64).reshape(-1, 2))
         new += 1
-    bar.finish()
+    bar.close()
     return _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params,
                    clip_kind)
 
@@ -154,13 +134,13 @@ def build_text_index(models_dir, annotations, out, batch_size=64, kind="auto", p
                      progress=True):
     """Paragraph index of annotated videos (for video -> nearest paragraphs)."""
     encoders = Encoders(models_dir)
-    bar = Progress(len(annotations), "embedding paragraphs", enabled=progress)
+    bar = _progress(len(annotations), "embedding paragraphs", progress)
     parts = []
     for start in range(0, len(annotations), batch_size):
         chunk = annotations[start:start + batch_size]
         parts.append(encoders.embed_text([a.sentences for a in chunk])["paragraph"])
-        bar.update(start + len(chunk))
-    bar.finish()
+        bar.update(len(chunk))
+    bar.close()
     meta = {"model": encoders.text[1]["path"], "models_dir": os.path.abspath(models_dir),
             "content": "paragraphs",
             "first_sentences": [a.sentences[0] for a in annotations]}

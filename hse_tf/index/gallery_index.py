@@ -21,7 +21,7 @@ KINDS = ("auto", "exact", "ivf", "hnsw")
 EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF beyond
 
 
-class IndexFileError(Exception):
+class IndexFileError(ValueError):
     """A missing, corrupt or incompatible index (names the file)."""
 
 

@@ -37,6 +37,28 @@ def chunked_ranks(queries, gallery, ground_truth=None, chunk=1024):
     return out
 
 
+def group_ranks(queries, gallery, query_groups, gallery_groups, chunk=1024):
+    """Ranks when several gallery items are correct for a query: gallery item g is correct for
+    query q when gallery_groups[g] == query_groups[q] (e.g. DiDeMo clips of the identical segment
+    in the same video, which are identical clips). rank = 1 + number of WRONG gallery items
+    scoring >= the best correct one (ties still pessimistic). With one correct item per query
+    this equals `chunked_ranks`."""
+    qg = np.asarray(query_groups)
+    gg = np.asarray(gallery_groups)
+    if qg.shape != (len(queries),) or gg.shape != (len(gallery),):
+        raise ValueError(f"groups must have shapes ({len(queries)},) and ({len(gallery)},), got "
+                         f"{qg.shape} and {gg.shape}")
+    if not np.isin(qg, gg).all():
+        raise ValueError("a query's group has no item in the gallery")
+    out = np.empty(len(queries), np.int64)
+    for s in range(0, len(queries), chunk):
+        sim = queries[s:s + chunk] @ gallery.T
+        correct = qg[s:s + chunk, None] == gg[None]
+        best = np.where(correct, sim, -np.inf).max(axis=1)
+        out[s:s + chunk] = 1 + ((sim >= best[:, None]) & ~correct).sum(axis=1)
+    return out
+
+
 def recall_metrics(ranks, ks=(1, 5, 50)):
     """{'R@k': percent of queries with rank <= k, 'MR': median rank, 'MnR': mean rank}."""
     ranks = np.asarray(ranks)

@@ -59,12 +59,18 @@ class HSEModel(keras.Model):
             out["sentences"] = l2_normalize(t["sentences"])
         return out
 
+    def build(self, input_shape=None):
+        """Both towers' weights, the reconstruction decoders included (which `call` skips), from
+        the config alone."""
+        self.video_tower.build(None)
+        self.text_tower.build(None)
+        self.built = True
+
     def build_weights(self):
-        """Creates every weight, the reconstruction decoders included (which `call` skips),
-        so that checkpoints load and the optimizer sees all variables from the start."""
-        batch = dummy_batch(self.feature_dim)
-        self(batch)  # marks the model built
-        self.loss_terms(batch)
+        """Creates every weight, so that checkpoints load and the optimizer sees all variables
+        from the start; one call on a dummy batch also sets Keras' input structure."""
+        self.build(None)
+        self(dummy_batch(self.feature_dim))
         return self
 
     def loss_terms(self, data, training=False):

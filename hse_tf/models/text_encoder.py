@@ -35,6 +35,18 @@ class TextEncoder(keras.Model):
             self.embedding.build((None,))
         self.embedding.embeddings.assign(matrix)
 
+    def build(self, input_shape=None):
+        """Every weight from the config alone (the batch dict's sizes add nothing)."""
+        if not self.embedding.built:
+            self.embedding.build((None,))
+        self.sentence_encoder.build((None, None, self.word_dim))
+        if self.hierarchical:
+            self.paragraph_encoder.build((None, None, self.hidden))
+        if self.reconstruct:
+            self.paragraph_decoder.build((None, self.hidden))
+            self.sentence_decoder.build((None, self.hidden))
+        self.built = True
+
     def call(self, inputs, training=None, decode=True):
         # decode=False: embeddings only (serving), skipping the reconstruction decoders.
         words, word_lengths = inputs["words"], inputs["word_lengths"]

@@ -32,6 +32,16 @@ class VideoEncoder(keras.Model):
             self.video_decoder = SequenceDecoder(hidden, name="video_decoder")
             self.clip_decoder = SequenceDecoder(feature_dim, name="clip_decoder")
 
+    def build(self, input_shape=None):
+        """Every weight from the config alone (the batch dict's sizes add nothing)."""
+        self.clip_encoder.build((None, None, self.feature_dim))
+        if self.hierarchical:
+            self.video_encoder.build((None, None, self.hidden))
+        if self.reconstruct:
+            self.video_decoder.build((None, self.hidden))
+            self.clip_decoder.build((None, self.hidden))
+        self.built = True
+
     def call(self, inputs, training=None, decode=True):
         # decode=False: embeddings only (serving), skipping the reconstruction decoders.
         flat_frames, flat_lengths = inputs["flat_frames"], inputs["flat_lengths"]

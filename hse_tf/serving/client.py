@@ -142,7 +142,6 @@ def main(argv=None):
     m = sub.add_parser("metadata", help="signatures of a served model")
     m.add_argument("--model", default="hse_text")
     args = p.parse_args(argv)
-    from hse_tf.data.errors import DataError
     client = HSEClient(args.server, args.timeout)
     try:
         if args.command == "metadata":
@@ -152,9 +151,6 @@ def main(argv=None):
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
         return 2
-    except DataError as e:  # the feature or annotation file (names file, video, field)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     finally:
         client.close()
     json.dump(result, sys.stdout)
@@ -163,4 +159,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hse_tf import cli
+    sys.exit(cli.run(main))

@@ -179,4 +179,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("model_config_file", None, "TF Serving models.config (model_config_list).")
     flags.DEFINE_integer("port", 8500, "gRPC port (TF Serving's default 8500).")
     flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
-    app.run(main)
+    from hse_tf import cli
+    cli.run_absl(main)

@@ -1,0 +1,141 @@
+"""How every `python -m hse_tf.*` command starts and fails.
+
+- TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices, absl pre-init lines) is hidden,
+  unless TF_CPP_MIN_LOG_LEVEL is set by the user.
+- Bad input or a bad command line ends with ONE line on stderr, `error: ...` (naming the file,
+  video and field where the error knows them), and exit code 2. `--debug` anywhere on the command
+  line (or HSE_TF_DEBUG=1) shows the traceback instead.
+- Anything else is a bug: it keeps its traceback and exits 1.
+
+    if __name__ == "__main__":
+        cli.run_absl(main)           # absl.flags commands
+        sys.exit(cli.run(main))      # argparse commands: main(argv) -> exit code
+"""
+
+import contextlib
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+def user_errors():
+    """Exception types that mean bad input or usage, not a bug in hse_tf."""
+    import json
+
+    from absl import app, flags
+
+    from hse_tf.data.errors import DataError
+    kinds = [DataError, OSError, ValueError, json.JSONDecodeError, app.UsageError, flags.Error]
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+        kinds += [tf.errors.InvalidArgumentError, tf.errors.NotFoundError]
+    return tuple(kinds)
+
+
+def message(error):
+    """One line for a user error."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+        if hasattr(error, "message") and isinstance(getattr(error, "message"), str):
+            text = error.message  # tf.errors.OpError: the message without the op's stack
+    text = " ".join(text.split())  # one line
+    return f"error: {text}"
+
+
+def _pop_debug(argv):
+    argv = list(argv)
+    debug = os.environ.get("HSE_TF_DEBUG", "") not in ("", "0")
+    for flag in ("--debug", "--debug=true", "--debug=1"):
+        while flag in argv:
+            argv.remove(flag)
+            debug = True
+    return argv, debug
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Points file descriptor 2 at /dev/null (C++ logs written before absl's logging is set up
+    ignore TF_CPP_MIN_LOG_LEVEL)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow without its C++ start-up lines and with C++ logging at errors-off,
+    unless the user set TF_CPP_MIN_LOG_LEVEL (then TensorFlow speaks as configured)."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with _stderr_silenced():
+        import tensorflow  # noqa: F401  (loads the C++ runtime while stderr is closed)
+    import logging
+
+    from absl import logging as absl_logging
+    # absl warns once that Python logging runs before absl.app; the commands use absl.app.
+    absl_logging._warn_preinit_stderr = False  # pylint: disable=protected-access
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # TensorFlow's own Python modules log through absl too (e.g. the checkpoint saver's
+    # "Sharding callback duration"): keep their warnings and errors, drop their info lines.
+    absl_logging.get_absl_logger().addFilter(_QuietTensorFlowInfo())
+
+
+class _QuietTensorFlowInfo:
+    def filter(self, record):
+        import logging
+        return record.levelno > logging.INFO or f"{os.sep}tensorflow{os.sep}" not in (
+            record.pathname or "")
+
+
+def _fail(error, debug):
+    if debug:
+        import traceback
+        traceback.print_exception(error)
+    print(message(error), file=sys.stderr, flush=True)
+    return EXIT_USAGE
+
+
+def run(main, argv=None):
+    """Runs an argparse-style `main(argv) -> exit code`; returns the exit code."""
+    argv, debug = _pop_debug(sys.argv[1:] if argv is None else argv)
+    quiet_tensorflow()
+    try:
+        return main(argv) or 0
+    except user_errors() as e:
+        return _fail(e, debug)
+
+
+def run_absl(main, argv=None):
+    """absl.app.run with one-line errors: flag errors, a missing required flag and errors from
+    `main` all end in one `error:` line and exit code 2."""
+    from absl import app, flags
+    argv, debug = _pop_debug(sys.argv if argv is None else argv)
+    quiet_tensorflow()
+
+    def parse(args):
+        try:
+            return flags.FLAGS(args)
+        except flags.Error as e:
+            sys.exit(_fail(e, debug))
+
+    def guarded(args):
+        try:
+            return main(args)
+        except user_errors() as e:
+            sys.exit(_fail(e, debug))
+
+    app.run(guarded, argv=argv, flags_parser=parse)
