@@ -21,12 +21,10 @@ EXIT_USAGE = 2
 
 def user_errors():
     """Exception types that mean bad input or usage, not a bug in hse_tf."""
-    import json
-
     from absl import app, flags
 
-    from hse_tf.data.errors import DataError
-    kinds = [DataError, OSError, ValueError, json.JSONDecodeError, app.UsageError, flags.Error]
+    # DataError, IndexFileError, QueryError and json.JSONDecodeError are ValueErrors.
+    kinds = [OSError, ValueError, app.UsageError, flags.Error]
     if "tensorflow" in sys.modules:
         import tensorflow as tf
         kinds += [tf.errors.InvalidArgumentError, tf.errors.NotFoundError]
@@ -37,10 +35,8 @@ def message(error):
     """One line for a user error."""
     if isinstance(error, OSError) and error.filename and error.strerror:
         text = f"{error.filename}: {error.strerror}"
-    else:
-        text = str(error) or type(error).__name__
-        if hasattr(error, "message") and isinstance(getattr(error, "message"), str):
-            text = error.message  # tf.errors.OpError: the message without the op's stack
+    else:  # tf.errors.OpError.message: the message without the op's stack
+        text = getattr(error, "message", None) or str(error) or type(error).__name__
     text = " ".join(text.split())  # one line
     return f"error: {text}"
 

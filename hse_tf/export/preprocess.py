@@ -172,7 +172,7 @@ def time_order(clip_video, clip_bounds):
     return tf.gather(order, tf.argsort(tf.gather(clip_video, order), stable=True))
 
 
-def _assert_no_empty_sentence(sentences, word_lengths, sentence_counts):
+def _assert_no_empty_sentence(word_lengths, sentence_counts):
     """Fails with 'sentences: paragraph P, sentence S has no words ...' (0-based, the first
     empty one) when a sentence tokenises to nothing."""
     empty = tf.cast(tf.equal(word_lengths, 0), tf.int64)
@@ -200,7 +200,7 @@ def text_batch(table, sentences, sentence_counts):
     with tf.control_dependencies([utf8]):
         ids = tf_token_ids(table, sentences)
     word_lengths = ids.row_lengths()
-    checks = [_assert_no_empty_sentence(sentences, word_lengths, sentence_counts)]
+    checks = [_assert_no_empty_sentence(word_lengths, sentence_counts)]
     with tf.control_dependencies(checks):
         words = tf.cast(ids.flat_values, tf.int32)
     unknown = tf.reduce_sum(tf.cast(tf.equal(ids, UNK_ID), tf.int32), axis=1)
