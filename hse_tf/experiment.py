@@ -55,7 +55,21 @@ def make_split(cfg, split, vocab, issues=None):
     issues = issues or IssueLog(cfg.get("on_bad_input", "error"))
     anns = read_annotations(cfg, split, issues)
     store = open_features(cfg["feature_layout"], cfg["features"], cfg.get("feature_dim") or None)
+    if cfg.get("cache_features"):
+        store = shared_cache(store)
     return VideoDataset(anns, store, vocab, issues, cfg.get("max_frames", 80), name=split)
+
+
+_CACHES = {}
+
+
+def shared_cache(store):
+    """One in-memory cache per feature file, shared by the train and validation splits."""
+    from hse_tf.data.features import CachedStore
+    key = (type(store).__name__, os.path.abspath(store.path), os.path.getmtime(store.path))
+    if key not in _CACHES:
+        _CACHES[key] = CachedStore(store)
+    return _CACHES[key]
 
 
 def build_vocab(cfg, issues):

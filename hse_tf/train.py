@@ -23,6 +23,8 @@ flags.DEFINE_string("val_subset", "validation", "YouCook2 subset used for valida
 flags.DEFINE_string("features", None, "Feature file or folder.")
 flags.DEFINE_enum("feature_layout", "c3d_hdf5", ["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"],
                   "Layout of --features.")
+flags.DEFINE_bool("cache_features", False, "Hold the features in memory after the first read "
+                  "(when they fit): later epochs and validation do not touch the disk.")
 flags.DEFINE_integer("feature_dim", 0, "Expected feature dimension (0: read from the file).")
 flags.DEFINE_string("word_vectors", None, "GloVe .txt or {words, vectors} .npz.")
 flags.DEFINE_integer("min_word_count", 1, "Words seen fewer times in training map to UNK.")
@@ -65,6 +67,9 @@ flags.DEFINE_bool("deterministic", False, "Deterministic ops (slower; exact reru
 flags.DEFINE_string("run_dir", "runs/default", "Output folder.")
 flags.DEFINE_bool("resume", False, "Continue from the latest checkpoint in --run_dir.")
 flags.DEFINE_integer("eval_every", 1, "Validation retrieval every N epochs (0: only at the end).")
+flags.DEFINE_string("profile_steps", "", "FIRST,LAST: record a TensorBoard profile of these "
+                    "training steps (1-based, e.g. 10,15) to RUN_DIR/logs/train; open TensorBoard's "
+                    "Profile tab.")
 flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for evaluation.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
@@ -74,7 +79,7 @@ flags.DEFINE_integer("verbose", 1, "1: a progress bar within each epoch and one 
 
 CONFIG_FLAGS = [
     "dataset", "train_annotations", "val_annotations", "train_subset", "val_subset", "features",
-    "feature_layout", "feature_dim", "word_vectors", "min_word_count", "max_frames", "on_bad_input",
+    "feature_layout", "cache_features", "feature_dim", "word_vectors", "min_word_count", "max_frames", "on_bad_input",
     "sort_by_time", "demo_dir", "action_labels", "model", "hidden", "flat_context", "margin_high",
     "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
     "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
@@ -112,8 +117,11 @@ def chief_and_task(strategy):
 
 
 def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, deterministic=False,
-          eval_batch_size=64, projector_max=2000):
+          eval_batch_size=64, projector_max=2000, profile_steps=None):
     """Runs training; returns the final validation metrics (or {} without a validation split).
+
+    profile_steps: (first, last) global steps (1-based) to record a TensorBoard profile of,
+    written to RUN_DIR/logs/train/plugins/profile/.
 
     A run that fails before its first checkpoint leaves no run folder behind (if it made it).
     """
@@ -121,7 +129,7 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, determ
     fresh = not os.path.exists(run_dir)
     try:
         return _train(cfg, run_dir, resume, strategy_name, verbose, deterministic,
-                      eval_batch_size, projector_max)
+                      eval_batch_size, projector_max, profile_steps)
     except BaseException:
         from hse_tf import checkpoints
         if fresh and os.path.isdir(run_dir) and checkpoints.latest(run_dir) is None:
@@ -130,7 +138,7 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, determ
 
 
 def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_batch_size,
-           projector_max):
+           projector_max, profile_steps=None):
     import tensorflow as tf
 
     from hse_tf import checkpoints, experiment
@@ -139,7 +147,7 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
     from hse_tf.data.pipeline import EpochOrder, make_dataset
     from hse_tf.data.vocabulary import Vocabulary
     from hse_tf.optim import make_optimizer
-    from hse_tf.train_callbacks import TrainMonitor
+    from hse_tf.train_callbacks import ProfileSteps, TrainMonitor
 
     last = checkpoints.latest(run_dir) if resume else None
     if last is not None:
@@ -195,6 +203,9 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
         else:
             word_dim = cfg["word_dim"]
         cfg = {**cfg, "feature_dim": feature_dim, "word_dim": word_dim}
+        if last is None:  # features from `python -m hse_tf.features`: export hse_features too
+            from hse_tf.features.extractor import read_settings
+            cfg["feature_extraction"] = read_settings(cfg["feature_layout"], cfg["features"])
         model = experiment.model_from_config(cfg, feature_dim, len(vocab), word_dim)
         model.compile(optimizer=make_optimizer(cfg, steps_per_epoch))
         initial_epoch = 0
@@ -229,7 +240,9 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
         # shuffle=False: the dataset shuffles itself (EpochOrder); Keras cannot shuffle it.
         model.fit(dataset, epochs=cfg["epochs"], initial_epoch=initial_epoch,
                   steps_per_epoch=steps_per_epoch if replicas > 1 else None,
-                  callbacks=[monitor], verbose=0, shuffle=False)
+                  callbacks=[monitor] + ([ProfileSteps(
+                      os.path.join(out_dir, "logs", "train"), *profile_steps)]
+                      if profile_steps else []), verbose=0, shuffle=False)
     if issues.counts:
         logging.warning("Input problems (train): %s", issues.summary())
     results = monitor.final_metrics(model)
@@ -237,6 +250,19 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
         import shutil
         shutil.rmtree(out_dir, ignore_errors=True)
     return results
+
+
+def parse_profile_steps(text):
+    """'10,15' -> (10, 15); '' -> None."""
+    if not text:
+        return None
+    try:
+        first, last = (int(x) for x in text.split(","))
+    except ValueError:
+        raise app.UsageError(f"--profile_steps wants FIRST,LAST (e.g. 10,15), got {text!r}")
+    if not 1 <= first <= last:
+        raise app.UsageError(f"--profile_steps: need 1 <= FIRST <= LAST, got {text!r}")
+    return first, last
 
 
 def main(argv):
@@ -248,7 +274,8 @@ def main(argv):
         if missing:
             raise app.UsageError("missing flags: " + ", ".join("--" + k for k in missing))
     results = train(cfg, FLAGS.run_dir, FLAGS.resume, FLAGS.strategy, FLAGS.verbose,
-                    FLAGS.deterministic, FLAGS.eval_batch_size, FLAGS.projector_max)
+                    FLAGS.deterministic, FLAGS.eval_batch_size, FLAGS.projector_max,
+                    parse_profile_steps(FLAGS.profile_steps))
     if results:
         from hse_tf.evaluation import format_table
         print(format_table(results, f"final validation retrieval ({FLAGS.run_dir})"))

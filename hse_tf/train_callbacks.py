@@ -155,3 +155,36 @@ def _action_labels(path):
     except Exception as e:  # labels only decorate the projector; training goes on without them
         logging.warning("action labels not loaded from %s: %s", path, e)
         return {}
+
+
+class ProfileSteps(keras.callbacks.Callback):
+    """Records a TensorBoard profile (tf.profiler) of global training steps first..last
+    (1-based) into `logdir`/plugins/profile/ (TensorBoard's Profile tab, from
+    tensorboard-plugin-profile)."""
+
+    def __init__(self, logdir, first, last):
+        super().__init__()
+        self.logdir, self.first, self.last = logdir, first, last
+        self._on = False
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())  # steps finished so far
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._on and self.first <= self._step() + 1 <= self.last:
+            tf.profiler.experimental.start(self.logdir)
+            self._on = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._on and self._step() >= self.last:
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        if self._on:
+            self._stop()
+
+    def _stop(self):
+        tf.profiler.experimental.stop()
+        self._on = False
+        logging.info("profile of steps %d-%d written to %s (TensorBoard: Profile tab)",
+                     self.first, self.last, self.logdir)

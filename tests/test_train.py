@@ -25,8 +25,13 @@ def _weights(run_dir):
 def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
     from hse_tf.train import train
     run = str(tmp_path / "run")
-    results = train(tiny_config(tiny_demo, run), run, verbose=0, projector_max=10)
+    results = train(tiny_config(tiny_demo, run), run, verbose=0, projector_max=10,
+                    profile_steps=(2, 3))
     assert set(results) >= {"p2v", "v2p", "sentence2clip", "clip2sentence"}
+    # --profile_steps=2,3: one TensorBoard profile under logs/train/plugins/profile/<run>/.
+    profiles = os.path.join(run, "logs", "train", "plugins", "profile")
+    (session,) = os.listdir(profiles)
+    assert any(n.endswith(".xplane.pb") for n in os.listdir(os.path.join(profiles, session)))
     assert os.path.isdir(os.path.join(run, "ckpt-0001")) and os.path.isdir(
         os.path.join(run, "ckpt-0002"))
     state = json.load(open(os.path.join(run, "ckpt-0002", "state.json")))
@@ -226,6 +231,37 @@ def test_commands_fail_with_one_line(tiny_demo, tmp_path):
     # argparse commands go through the same path.
     code, lines = run("hse_tf.index", "search", str(tmp_path / "none"), "a query")
     assert code == 2 and lines == [lines[0]] and lines[0].startswith("error: "), lines
+
+
+def test_profile_steps_flag():
+    from absl import app
+
+    from hse_tf.train import parse_profile_steps
+    assert parse_profile_steps("10,15") == (10, 15) and parse_profile_steps("") is None
+    for bad in ("10", "a,b", "5,2", "0,3"):
+        with pytest.raises(app.UsageError, match="--profile_steps"):
+            parse_profile_steps(bad)
+
+
+def test_cache_features_reads_each_video_once(tiny_demo):
+    from hse_tf import experiment
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.features import CachedStore
+    cfg = tiny_config(tiny_demo, "", cache_features=True)
+    vocab = experiment.build_vocab(cfg, IssueLog())
+    train_split = experiment.make_split(cfg, "train", vocab)
+    val_split = experiment.make_split(cfg, "val", vocab)
+    store = train_split.store
+    assert isinstance(store, CachedStore) and val_split.store is store  # one cache per file
+    reads = []
+    real_get = store.store.get
+    store.store.get = lambda vid: reads.append(vid) or real_get(vid)
+    first = [train_split.features(i) for i in range(len(train_split))]
+    again = [train_split.features(i) for i in range(len(train_split))]
+    assert len(reads) == len(train_split)  # the second pass came from memory
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert store.cached_bytes == sum(a.nbytes for a in first)
+    store.store.get = real_get
 
 
 def test_global_clipnorm_is_its_own_flag():

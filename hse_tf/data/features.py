@@ -170,6 +170,36 @@ class NpzFolderStore(FeatureStore):
         return arr
 
 
+class CachedStore:
+    """Holds every validated array read from `store` in memory (`--cache_features`): the first
+    epoch reads the file, later epochs and the validation passes do not. Use it when the
+    features fit in memory; `cached_bytes` says how much they take."""
+
+    def __init__(self, store):
+        self.store = store
+        self.path, self.field = store.path, store.field
+        self._cache = {}
+        self.cached_bytes = 0
+
+    def get(self, video_id):
+        arr = self._cache.get(video_id)
+        if arr is None:
+            arr = self.store.get(video_id)
+            arr.flags.writeable = False  # shared by every reader
+            self._cache[video_id] = arr
+            self.cached_bytes += arr.nbytes
+        return arr
+
+    def __contains__(self, video_id):
+        return video_id in self._cache or video_id in self.store
+
+    def keys(self):
+        return self.store.keys()
+
+    def close(self):
+        self.store.close()
+
+
 # Layouts by name, so a config picks one with a flag instead of an if/else chain.
 LAYOUTS = {
     "c3d_hdf5": lambda path, dim=None: HDF5Store(path, "{vid}", "c3d_features", dim),

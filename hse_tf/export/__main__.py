@@ -1,7 +1,9 @@
 """python -m hse_tf.export --checkpoint RUN_OR_CKPT --out models/ [--version N]
 
 Writes models/hse_video/<N>/ and models/hse_text/<N>/ (TF Serving layout); with --caption_checkpoint
-or --classifier_checkpoint, also the downstream heads.
+or --classifier_checkpoint, also the downstream heads. A run trained on features from
+`python -m hse_tf.features extract` also gets models/hse_features/<N>/ (frames -> features, the
+same backbone and preprocessing).
 """
 
 import os
@@ -18,6 +20,9 @@ flags.DEFINE_string("classifier_checkpoint", None, "Classifier folder (python -m
                     "hse_tf.classify train): also export hse_classifier.")
 flags.DEFINE_string("caption_checkpoint", None, "Captioner folder (python -m hse_tf.caption "
                     "train): also export hse_caption.")
+flags.DEFINE_enum("feature_extractor", "auto", ["auto", "none"],
+                  "auto: export hse_features (uint8 frames -> features) when the run's features "
+                  "were extracted by python -m hse_tf.features; none: do not.")
 FLAGS = flags.FLAGS
 
 
@@ -32,6 +37,11 @@ def main(argv):
     paths = export_encoders(model, vocab, FLAGS.out, FLAGS.version,
                             {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
                             FLAGS.max_clips, FLAGS.max_sentences)
+    settings = cfg.get("feature_extraction")
+    if settings and FLAGS.feature_extractor == "auto":
+        from hse_tf.export import export_features
+        paths["hse_features"] = export_features(settings, FLAGS.out, FLAGS.version,
+                                                {"checkpoint": os.path.abspath(ckpt)})
     if FLAGS.caption_checkpoint:
         from hse_tf.caption.jobs import load_captioner
         from hse_tf.export import export_caption

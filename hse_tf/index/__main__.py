@@ -2,12 +2,14 @@
 
     python -m hse_tf.index build --model models/ --features FILE --out INDEX \
         [--layout c3d_hdf5|inception_npz|didemo_hdf5|hdf5] [--annotations ANN --format activitynet]
+    python -m hse_tf.index build --model models/ --videos DIR_OR_LIST --out INDEX    # video files
     python -m hse_tf.index build-text --model models/ --annotations ANN --out TEXT_INDEX
     python -m hse_tf.index search INDEX "a man is surfing on a wave" -k 10 [--json]
     python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
     python -m hse_tf.index search INDEX --video_id v_abc --text_index TEXT_INDEX   # video -> text
 
-`build` embeds every video with the exported hse_video model (progress on stderr; interrupted
+`build` embeds every video with the exported hse_video model (with --videos, the files are first
+decoded at the model's fps and run through the exported hse_features backbone) (progress on stderr; interrupted
 builds resume), then writes an exact index up to 50,000 videos and a faiss IVF index beyond
 (--kind and the faiss parameters override). Clip embeddings go to INDEX/clips.
 """
@@ -21,9 +23,13 @@ def _parser():
     p = argparse.ArgumentParser(prog="python -m hse_tf.index",
                                 description="Build and search HSE video/text indices.")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="embed a feature file's videos into an index")
+    b = sub.add_parser("build", help="embed a feature file's videos (or video files) into an "
+                       "index")
     b.add_argument("--model", required=True, help="export folder holding hse_video/<version>")
-    b.add_argument("--features", required=True)
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--features", help="feature file or folder (see --layout)")
+    src.add_argument("--videos", help="a folder of video files, or a text file with one path "
+                     "per line (needs hse_features in --model)")
     b.add_argument("--layout", default="c3d_hdf5",
                    choices=["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"])
     b.add_argument("--annotations", help="take clips from these annotations (else uniform)")
@@ -92,8 +98,16 @@ def main(argv=None):
         issues = IssueLog(args.on_bad_input)
         anns = _annotations(args.annotations, args.format, issues) if (
             args.annotations) else None
+        if args.videos:
+            from hse_tf.features.video_file_store import VideoFileStore
+            from hse_tf.index.encoders import Encoders
+            frames_model = Encoders(args.model)
+            store = VideoFileStore(args.videos, frames_model.features[1]["fps"],
+                                   frames_model.embed_frames)
+        else:
+            store = open_features(args.layout, args.features)
         index = build_video_index(
-            args.model, open_features(args.layout, args.features), args.out, anns,
+            args.model, store, args.out, anns,
             args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
             max_shards=args.max_shards, progress=not args.quiet, issues=issues)
         if index is None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from hse_tf.data import clips as clip_rules
 from hse_tf.data.atomic import atomic_path
+from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
 from hse_tf.index.encoders import Encoders
 from hse_tf.index.gallery_index import GalleryIndex
@@ -52,6 +53,8 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     plan = {"videos": video_ids, "features": os.path.abspath(store.path),
             "model": os.path.abspath(model_path), "uniform_clips": uniform_clips,
             "annotations": anns is not None, "shard_size": shard_size}
+    if getattr(store, "fps", None):
+        plan["fps"] = store.fps
     plan_path = os.path.join(partial, "plan.json")
     if os.path.exists(plan_path):
         with open(plan_path) as f:
@@ -76,14 +79,23 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
         if max_shards is not None and new >= max_shards:
             bar.close()
             return None
-        video, clips, counts, spans = [], [], [], []
+        video, clips, counts, spans, kept = [], [], [], [], []
         for start in range(0, len(shard), batch_size):
-            ids = shard[start:start + batch_size]
-            feats = [store.get(v) for v in ids]
+            ids, feats = [], []
+            for v in shard[start:start + batch_size]:
+                try:
+                    feats.append(store.get(v))
+                    ids.append(v)
+                except DataError as e:  # raised under --on_bad_input=error
+                    issues.bad("bad_video", e)
+            bar.update(len(shard[start:start + batch_size]) - len(ids))
+            if not ids:
+                continue
             sp = [_spans(f, uniform_clips, issues, anns[v] if anns else None)
                   for v, f in zip(ids, feats)]
             v_emb, c_emb = encoders.embed_videos(feats, sp)
             video.append(v_emb)
+            kept.extend(ids)
             if c_emb is not None:
                 clips.extend(c_emb)
             counts.extend(len(s) for s in sp)
@@ -92,18 +104,23 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
             bar.update(len(ids))
         with atomic_path(os.path.join(shard_dir, f"{i:05d}.npz")) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, video=np.concatenate(video),
+                np.savez(f, ids=np.asarray(kept, dtype=str),
+                         video=np.concatenate(video) if video else np.zeros((0, 0), np.float32),
                          clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
                          counts=np.asarray(counts), spans=np.asarray(
                              [s for sp in spans for s in sp], np.int64).reshape(-1, 2))
         new += 1
     bar.close()
-    return _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params,
-                   clip_kind)
+    return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)
 
 
-def _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params, clip_kind):
+def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind):
     parts = [np.load(os.path.join(shard_dir, f"{i:05d}.npz")) for i in range(len(shards))]
+    parts = [p for p in parts if len(p["ids"])]  # shards whose videos were all skipped
+    if not parts:
+        raise DataError("no video could be embedded (all were skipped as bad input)",
+                        file=plan["features"])
+    video_ids = [str(v) for p in parts for v in p["ids"]]  # without the skipped ones
     video = np.concatenate([p["video"] for p in parts])
     counts = np.concatenate([p["counts"] for p in parts])
     spans = np.concatenate([p["spans"] for p in parts])
@@ -122,6 +139,8 @@ def _finish(shards, shard_dir, video_ids, anns, plan, out, partial, kind, params
             ann = anns.get(vid) if anns else None
             if ann is not None and ann.unit == "seconds":
                 entry["start"], entry["end"] = (float(t) for t in ann.segments[k])
+            elif ann is None and plan.get("fps"):  # video files: frames were sampled at fps
+                entry["start"], entry["end"] = s / plan["fps"], (e + 1) / plan["fps"]
             clip_ids.append(entry)
         clips = np.concatenate([p["clips"] for p in parts])
         GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"}).save(

@@ -14,7 +14,7 @@ class Encoders:
 
     def __init__(self, models_dir):
         self.models_dir = models_dir
-        self._video = self._text = None
+        self._video = self._text = self._features = None
 
     def _load(self, name):
         path = latest_version(os.path.join(self.models_dir, name))
@@ -34,6 +34,24 @@ class Encoders:
         if self._text is None:
             self._text = self._load("hse_text")
         return self._text
+
+    @property
+    def features(self):
+        """hse_features (frames -> features), exported for runs trained on extracted features."""
+        if self._features is None:
+            if not os.path.isdir(os.path.join(self.models_dir, "hse_features")):
+                raise FileNotFoundError(
+                    f"{self.models_dir}: no hse_features model. Embedding video files needs a "
+                    f"model trained on features from 'python -m hse_tf.features extract', "
+                    f"exported with 'python -m hse_tf.export'")
+            self._features = self._load("hse_features")
+        return self._features
+
+    def embed_frames(self, frames):
+        """uint8 [N, H, W, 3] frames of one video (sampled at features[1]['fps']) -> [N, D]."""
+        module, _ = self.features
+        out = module.signatures["serving_default"](frames=tf.constant(frames, tf.uint8))
+        return out["features"].numpy()
 
     def embed_videos(self, features, spans):
         """features: list of [T_i, D]; spans: list of [(start, end)] inclusive frame ranges ->
