@@ -5,7 +5,9 @@
 Exports an (untrained, seeded) HSE model of the given size with C3D-sized features, starts the
 development gRPC server (hse_tf.serving.server) on loopback, and measures:
   - single-paragraph and single-video requests, one client: p50 / p99 latency, requests/s;
-  - the same with --clients concurrent clients: requests/s;
+  - the same with --clients concurrent clients: requests/s, without and with server-side
+    batching (a second server started with serving/batching.config's parameters, as TF
+    Serving's --enable_batching);
   - the SavedModel called directly (no gRPC), one request at a time: p50 and requests/s.
 Requests are ActivityNet-shaped: a paragraph of 4 sentences of ~13 words; a 120 s video
 (240 C3D features) with 4 clips.
@@ -72,6 +74,7 @@ def main():
     from hse_tf.export import export_encoders
     from hse_tf.serving.client import HSEClient
     from hse_tf.serving.model_registry import ModelRegistry
+    from hse_tf.serving.batching import BatchingParameters
     from hse_tf.serving.server import start_server
 
     keras.utils.set_random_seed(0)
@@ -86,6 +89,9 @@ def main():
         registry = ModelRegistry.from_dir(out)
         server, port = start_server(registry)
         target = f"127.0.0.1:{port}"
+        batching = BatchingParameters.from_file(os.path.join(os.path.dirname(HERE), "serving",
+                                                             "batching.config"))
+        b_server, b_port = start_server(registry, batching=batching)
         client = HSEClient(target)
         text_fn = lambda c=client: c.embed_paragraphs([SENTENCES])  # noqa: E731
         video_fn = lambda c=client: c.embed_videos([feats], [times], [120.0])  # noqa: E731
@@ -115,11 +121,20 @@ def main():
             rate = concurrent_rate(make, args.clients, args.requests // args.clients)
             print(f"{name:>10}{f'gRPC, {args.clients} clients':>22}{'':>9}{'':>9}{rate:>9.1f}",
                   flush=True)
+
+            def make_batched(name=name):
+                c = HSEClient(f"127.0.0.1:{b_port}")
+                return (lambda: c.embed_paragraphs([SENTENCES])) if name == "paragraph" else (
+                    lambda: c.embed_videos([feats], [times], [120.0]))
+            rate_b = concurrent_rate(make_batched, args.clients, args.requests // args.clients)
+            print(f"{name:>10}{f'batching, {args.clients} clients':>22}{'':>9}{'':>9}"
+                  f"{rate_b:>9.1f}   x{rate_b / rate:.2f}", flush=True)
             t = timed(direct[name], args.requests)
             print(f"{name:>10}{'SavedModel direct':>22}{percentile_ms(t, 50):>9.1f}"
                   f"{percentile_ms(t, 99):>9.1f}{len(t) / sum(t):>9.1f}", flush=True)
         client.close()
         server.stop(None)
+        b_server.stop(None)
 
 
 if __name__ == "__main__":

@@ -88,12 +88,28 @@ def word_vector_matrix(cfg, vocab, train_sentences=()):
     return matrix, coverage
 
 
-def model_from_config(cfg, feature_dim, vocab_size, word_dim):
+MIXED_POLICIES = {"none": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="none"):
+    """The model of a run config. mixed_precision 'bfloat16' / 'float16': the towers compute in
+    that type (variables stay float32; the loss layer computes in float32). Evaluation and
+    export rebuild in float32 (the default)."""
     loss = {k: cfg[k] for k in LOSS_KEYS if k in cfg}
-    model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim, vocab_size=vocab_size,
-                        word_dim=word_dim, hidden=cfg.get("hidden", 1024),
-                        flat_context=cfg.get("flat_context", True), loss=loss)
-    model.build_weights()
+    if mixed_precision not in MIXED_POLICIES:
+        raise ValueError(f"mixed_precision must be one of {sorted(MIXED_POLICIES)}, got "
+                         f"{mixed_precision!r}")
+    previous = keras.config.dtype_policy()
+    if MIXED_POLICIES[mixed_precision]:
+        keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
+    try:  # layers take the policy when they are made; the global one is restored after
+        model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim,
+                            vocab_size=vocab_size, word_dim=word_dim,
+                            hidden=cfg.get("hidden", 1024),
+                            flat_context=cfg.get("flat_context", True), loss=loss)
+        model.build_weights()
+    finally:
+        keras.config.set_dtype_policy(previous)
     return model
 
 

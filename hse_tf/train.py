@@ -62,6 +62,9 @@ flags.DEFINE_float("clipnorm", 0.0, "Clip EACH variable's gradient to this norm 
                    "(0: off, the paper's setting).")
 flags.DEFINE_float("global_clipnorm", 0.0, "Clip the global norm of all gradients together, the "
                    "common choice (0: off).")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "bfloat16", "float16"],
+                  "Compute the towers in bfloat16 or float16 (variables and losses stay float32; "
+                  "float16 adds loss scaling). For GPUs (and CPUs with bfloat16 units).")
 flags.DEFINE_integer("seed", 0, "Random seed (init, shuffling).")
 flags.DEFINE_bool("deterministic", False, "Deterministic ops (slower; exact reruns).")
 flags.DEFINE_string("run_dir", "runs/default", "Output folder.")
@@ -83,7 +86,8 @@ CONFIG_FLAGS = [
     "sort_by_time", "demo_dir", "action_labels", "model", "hidden", "flat_context", "margin_high",
     "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
     "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
-    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every"]
+    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every",
+    "mixed_precision"]
 
 
 def config_from_flags():
@@ -206,7 +210,8 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
         if last is None:  # features from `python -m hse_tf.features`: export hse_features too
             from hse_tf.features.extractor import read_settings
             cfg["feature_extraction"] = read_settings(cfg["feature_layout"], cfg["features"])
-        model = experiment.model_from_config(cfg, feature_dim, len(vocab), word_dim)
+        model = experiment.model_from_config(cfg, feature_dim, len(vocab), word_dim,
+                                             cfg.get("mixed_precision", "none"))
         model.compile(optimizer=make_optimizer(cfg, steps_per_epoch))
         initial_epoch = 0
         if last is not None:

@@ -41,6 +41,36 @@ def test_faiss_matches_exact_and_round_trips(tmp_path, kind, params):
     np.testing.assert_array_equal(back.search(q, 10)[1], a_rows)
 
 
+def test_ivfpq_reranks_to_true_cosines_and_maps_the_vectors(tmp_path):
+    # Clustered rows (100 centres, 120 rows each), like trained embeddings.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(100, 64)).astype(np.float32)
+    x = centres[rng.integers(0, 100, 12_000)] + 0.1 * rng.normal(size=(12_000, 64)).astype(
+        np.float32)
+    q = centres[rng.integers(0, 100, 30)] + 0.1 * rng.normal(size=(30, 64)).astype(np.float32)
+    ids = [f"v{i}" for i in range(len(x))]
+    exact = GalleryIndex(ids, x, kind="exact")
+    pq = GalleryIndex(ids, x, kind="ivfpq", params={"nlist": 32, "nprobe": 8, "pq_m": 16,
+                                                     "rerank": 200})
+    e_scores, e_rows = exact.search(q, 10)
+    scores, rows = pq.search(q, 10)
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(rows, e_rows)]) >= 0.95
+    # The printed scores are the exact cosines of the returned rows, best first.
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    np.testing.assert_allclose(scores, np.take_along_axis(qn @ xn.T, rows, 1), atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    pq.save(str(tmp_path / "pq"))
+    back = GalleryIndex.load(str(tmp_path / "pq"))
+    assert isinstance(back.embeddings, np.memmap)  # read on demand, not loaded
+    b_scores, b_rows = back.search(q, 10)
+    np.testing.assert_array_equal(b_rows, rows)
+    np.testing.assert_allclose(b_scores, scores, atol=1e-6)
+    assert GalleryIndex(ids[:100], x[:100], kind="exact").kind == "exact"
+    with pytest.raises(ValueError, match="ivfpq' needs at least 10,000 rows"):
+        GalleryIndex(ids[:500], x[:500], kind="ivfpq")
+
+
 def test_auto_kind_and_defaults():
     x = np.eye(4, dtype=np.float32)
     assert GalleryIndex(list("abcd"), x).kind == "exact"
@@ -48,6 +78,9 @@ def test_auto_kind_and_defaults():
     p = default_params("ivf", 1_000_000)
     assert p == {"nlist": 1000, "nprobe": 62}  # sqrt(1e6); 1000 // 16
     assert default_params("ivf", 100) == {"nlist": 2, "nprobe": 2}  # 100 // 39 = 2 lists
+    # Beyond 50,000 rows 'auto' is IVF-PQ with exact re-ranking (bench/search.py at 1M).
+    assert default_params("ivfpq", 1_000_000) == {"nlist": 1000, "nprobe": 16, "pq_m": 64,
+                                                  "rerank": 200}
 
 
 def test_bad_index_files_and_queries(tmp_path):
@@ -114,6 +147,18 @@ def test_build_matches_keras_and_resumes(exported, tiny_demo, tmp_path, capsys):
     first = clips.ids[0]
     assert first["video"] == split.video_ids[0]
     assert (first["start"], first["end"]) == tuple(split.annotations[0].segments[0])
+    # The same build as an Apache Beam pipeline (DirectRunner; RunInference over hse_video):
+    # the same shards, hence the same index.
+    pytest.importorskip("apache_beam")
+    beam = tmp_path / "beam"
+    assert _cli(*base, "--out", beam, "--shard_size", 5, "--runner", "DirectRunner",
+                "--direct_num_workers", 1) == 0
+    c = GalleryIndex.load(str(beam))
+    assert c.ids == a.ids
+    np.testing.assert_allclose(c.embeddings, a.embeddings, atol=1e-6)
+    beam_clips = GalleryIndex.load(str(beam / "clips"))
+    assert beam_clips.ids == clips.ids
+    np.testing.assert_allclose(beam_clips.embeddings, clips.embeddings, atol=1e-6)
 
 
 def test_search_cli(exported, tiny_demo, tmp_path, capsys):

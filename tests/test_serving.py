@@ -124,6 +124,77 @@ def test_eight_concurrent_clients_fifty_requests_each(served):
         assert sum(pool.map(worker, range(8))) == 400
 
 
+def _padded_video(features, segments, duration, width_t, width_c):
+    """One video as a padded serving_default request of fixed widths (so requests merge)."""
+    feats = np.zeros((1, width_t, features.shape[1]), np.float32)
+    feats[0, :len(features)] = features
+    times = np.zeros((1, width_c, 2))
+    times[0, :len(segments)] = segments
+    return {"features": feats, "feature_lengths": np.array([len(features)], np.int64),
+            "clip_times": times, "clip_counts": np.array([len(segments)], np.int64),
+            "durations": np.array([duration])}
+
+
+def test_batching_server_eight_clients_half_malformed(exported):
+    """TF Serving-style batching (batching.config parameters): 8 clients x 50 requests, every
+    other one malformed; good requests get exactly their answer alone, bad ones
+    INVALID_ARGUMENT, and requests were merged."""
+    import tensorflow as tf
+
+    from hse_tf.serving.batching import BatchingParameters
+    from hse_tf.serving.client import HSEClient
+    from hse_tf.serving.model_registry import ModelRegistry
+    from hse_tf.serving.server import start_server
+    params = BatchingParameters.parse("max_batch_size { value: 8 }\n"
+                                      "batch_timeout_micros { value: 20000 }  # 20 ms\n"
+                                      "max_enqueued_batches { value: 100 }\n"
+                                      "num_batch_threads { value: 2 }\n"
+                                      "pad_variable_length_inputs: true\n")
+    assert (params.max_batch_size, params.batch_timeout_micros, params.num_batch_threads) == (
+        8, 20000, 2)
+    anns, store = exported["anns"][:8], exported["store"]
+    feats = [store.get(a.video_id) for a in anns]
+    width_t, width_c = max(len(f) for f in feats), max(len(a.segments) for a in anns)
+    requests = [_padded_video(f, a.segments, a.duration, width_t, width_c)
+                for f, a in zip(feats, anns)]
+    alone = exported["video"].signatures["serving_default"]
+    expected = [{k: v.numpy() for k, v in alone(**{n: tf.constant(x) for n, x in r.items()}
+                                                ).items()} for r in requests]
+    server, port = start_server(ModelRegistry.from_dir(exported["out"]), batching=params)
+    batcher = server._hse_service.batcher
+
+    def worker(k):
+        client = HSEClient(f"127.0.0.1:{port}", timeout=120)
+        good = bad = 0
+        try:
+            for i in range(50):
+                if i % 2:  # malformed: NaN features (the model rejects it) or a wrong dtype
+                    broken = {**requests[k], "features": requests[k]["features"].copy()}
+                    if i % 4 == 1:
+                        broken["features"][0, 0, 0] = np.nan
+                    else:
+                        broken["durations"] = broken["durations"].astype(np.float32)
+                    code, _ = _status(client.predict, "hse_video", broken)
+                    assert code == grpc.StatusCode.INVALID_ARGUMENT
+                    bad += 1
+                else:
+                    out = client.predict("hse_video", requests[k])
+                    for name in ("video", "clips"):
+                        np.testing.assert_allclose(out[name], expected[k][name], atol=TOL)
+                    good += 1
+            return good, bad
+        finally:
+            client.close()
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            counts = list(pool.map(worker, range(8)))
+    finally:
+        server.stop(None)
+    assert counts == [(25, 25)] * 8
+    assert batcher.merged_calls > 0  # concurrent requests were merged
+
+
 def test_models_config_and_cli(served, tmp_path, capsys):
     from hse_tf.serving import client
     from hse_tf.serving.model_registry import read_models_config

@@ -264,6 +264,31 @@ def test_cache_features_reads_each_video_once(tiny_demo):
     store.store.get = real_get
 
 
+def test_mixed_precision_bfloat16_trains_on_cpu(tiny_demo, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from hse_tf.experiment import model_from_config
+    from hse_tf.train import train
+    from tests.conftest import random_batch
+    run = str(tmp_path / "run")
+    results = train(tiny_config(tiny_demo, run, epochs=1, mixed_precision="bfloat16"), run,
+                    verbose=0, projector_max=0)
+    assert np.isfinite(results["p2v"]["MR"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    model = model_from_config({"model": "hse", "hidden": 8}, 6, 20, 8, "bfloat16")
+    assert model.video_tower.compute_dtype == "bfloat16"
+    assert model.loss_layer.compute_dtype == "float32"
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    terms = model.loss_terms({k: tf.constant(v) for k, v in random_batch(
+        np.random.default_rng(0)).items()})
+    assert all(t.dtype == tf.float32 and np.isfinite(float(t)) for t in terms.values())
+    # Evaluation and export rebuild the run in float32.
+    assert json.load(open(os.path.join(run, "run_config.json")))["mixed_precision"] == "bfloat16"
+    from hse_tf.experiment import load_run
+    assert load_run(run)[2].video_tower.compute_dtype == "float32"
+
+
 def test_global_clipnorm_is_its_own_flag():
     from hse_tf.optim import make_optimizer
     cfg = tiny_config({"train": "", "val_1": "", "features": "", "word_vectors": ""}, "")

@@ -3,6 +3,7 @@
     python -m hse_tf.index build --model models/ --features FILE --out INDEX \
         [--layout c3d_hdf5|inception_npz|didemo_hdf5|hdf5] [--annotations ANN --format activitynet]
     python -m hse_tf.index build --model models/ --videos DIR_OR_LIST --out INDEX    # video files
+    python -m hse_tf.index build ... --runner DataflowRunner --project P ...       # Apache Beam
     python -m hse_tf.index build-text --model models/ --annotations ANN --out TEXT_INDEX
     python -m hse_tf.index search INDEX "a man is surfing on a wave" -k 10 [--json]
     python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
@@ -10,7 +11,8 @@
 
 `build` embeds every video with the exported hse_video model (with --videos, the files are first
 decoded at the model's fps and run through the exported hse_features backbone) (progress on stderr; interrupted
-builds resume), then writes an exact index up to 50,000 videos and a faiss IVF index beyond
+builds resume), then writes an exact index up to 50,000 videos and a faiss IVF-PQ index with exact
+re-ranking beyond
 (--kind and the faiss parameters override). Clip embeddings go to INDEX/clips.
 """
 
@@ -44,6 +46,10 @@ def _parser():
     b.add_argument("--max_shards", type=int, help="stop after this many new shards (split a "
                    "long build across jobs; rerun to continue)")
     b.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    b.add_argument("--runner", default="local",
+                   help="'local' (this process), or an Apache Beam runner: DirectRunner, "
+                        "DataflowRunner, FlinkRunner, SparkRunner, ... (pip install "
+                        "'hse_tf[beam]'); unknown options after the known ones go to Beam")
     _index_args(b)
     t = sub.add_parser("build-text", help="embed annotated paragraphs (for video -> text)")
     t.add_argument("--model", required=True)
@@ -65,9 +71,13 @@ def _parser():
 
 
 def _index_args(p):
-    p.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf", "hnsw"])
+    p.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf", "ivfpq", "hnsw"],
+                   help="auto: exact up to 50,000 rows, ivfpq (product-quantised shortlist + "
+                        "exact re-rank) beyond")
     p.add_argument("--nlist", type=int, help="IVF lists")
     p.add_argument("--nprobe", type=int, help="IVF lists searched per query")
+    p.add_argument("--pq_m", type=int, help="ivfpq: bytes per code (sub-quantisers)")
+    p.add_argument("--rerank", type=int, help="ivfpq: shortlist scored exactly per query")
     p.add_argument("--hnsw_m", type=int, help="HNSW neighbours per node")
     p.add_argument("--ef_construction", type=int)
     p.add_argument("--ef_search", type=int)
@@ -75,7 +85,8 @@ def _index_args(p):
 
 
 def _params(args):
-    names = {"nlist": "nlist", "nprobe": "nprobe", "hnsw_m": "m",
+    names = {"nlist": "nlist", "nprobe": "nprobe", "pq_m": "pq_m", "rerank": "rerank",
+             "hnsw_m": "m",
              "ef_construction": "ef_construction", "ef_search": "ef_search"}
     return {v: getattr(args, k) for k, v in names.items() if getattr(args, k) is not None}
 
@@ -88,7 +99,9 @@ def _annotations(path, fmt, issues):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args, beam_args = _parser().parse_known_args(argv)
+    if beam_args and not (args.command == "build" and args.runner != "local"):
+        _parser().error(f"unrecognized arguments: {' '.join(beam_args)}")
     from hse_tf.data.errors import IssueLog
     from hse_tf.index.gallery_index import GalleryIndex
     from hse_tf.index.search import QueryError, as_table, text_query, video_query
@@ -109,7 +122,8 @@ def main(argv=None):
         index = build_video_index(
             args.model, store, args.out, anns,
             args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
-            max_shards=args.max_shards, progress=not args.quiet, issues=issues)
+            max_shards=args.max_shards, progress=not args.quiet, issues=issues,
+            runner=args.runner, pipeline_args=beam_args)
         if index is None:
             print(f"stopped after {args.max_shards} shard(s); rerun to continue")
         else:

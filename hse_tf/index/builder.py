@@ -35,9 +35,13 @@ def _spans(feats, uniform_clips, issues, ann):
 
 def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4, batch_size=32,
                       shard_size=1024, kind="auto", params=None, clip_kind="auto",
-                      max_shards=None, progress=True, issues=None):
+                      max_shards=None, progress=True, issues=None, runner="local",
+                      pipeline_args=()):
     """Embeds every video (of `annotations`, or of `store`) and writes the index to `out`.
 
+    runner: 'local' embeds in this process; any Apache Beam runner name (DirectRunner,
+    DataflowRunner, FlinkRunner, SparkRunner, ...) embeds with a Beam pipeline
+    (hse_tf.index.beam_embedding; `pipeline_args` are its options) that writes the same shards.
     Returns the GalleryIndex, or None when `max_shards` stopped the build early (run again to
     continue)."""
     from hse_tf.data.errors import IssueLog
@@ -71,6 +75,26 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     done = {i for i in range(len(shards))
             if os.path.exists(os.path.join(shard_dir, f"{i:05d}.npz"))}
     n_done = sum(len(shards[i]) for i in done)
+    if runner != "local":
+        from hse_tf.index.beam_embedding import embed_shards
+        todo = [i for i in range(len(shards)) if i not in done]
+        if max_shards is not None:
+            todo = todo[:max_shards]
+        jobs = [(i, [(i * shard_size + k, v) for k, v in enumerate(shards[i])]) for i in todo]
+        fixed = IssueLog("skip")  # clamping counts stay in the workers' logs
+
+        def span_fn(vid, feats):
+            return _spans(feats, uniform_clips, fixed, anns[vid] if anns else None)
+
+        embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
+                     pipeline_args, skip_bad=issues.policy == "skip")
+        written = sum(len(np.load(os.path.join(shard_dir, f"{i:05d}.npz"))["ids"])
+                      for i in todo)
+        for _ in range(sum(len(shards[i]) for i in todo) - written):
+            issues.fixed("bad_video", "skipped by the Beam pipeline (see its bad_videos counter)")
+        if len(done) + len(todo) < len(shards):
+            return None
+        return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)
     bar = _progress(len(video_ids), "embedding videos", progress, initial=n_done)
     new = 0
     for i, shard in enumerate(shards):

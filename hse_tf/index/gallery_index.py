@@ -5,8 +5,17 @@ On disk (a folder, written atomically):
   ids.json        the id of each row (a video id, or {"video", "start", "end"} for clips)
   embeddings.npy  [N, D] float32 (exact search; also kept for approximate indices so they can
                   be rebuilt with other parameters without re-embedding)
-  faiss.index     the faiss index (ivf / hnsw only)
+  faiss.index     the faiss index (ivf / ivfpq / hnsw only)
 Cosine similarity = inner product, since every row and query is L2-normalised.
+
+Kinds (bench/search.py measured the defaults; see the README's search table):
+  exact  a matrix product over all rows; 'auto' up to 50,000 rows.
+  ivfpq  'auto' beyond: faiss IVF with product-quantised codes (64 bytes per 1024-d row instead
+         of 4,096) finds a shortlist of `rerank` rows, which are then scored exactly against the
+         float32 embeddings, so the returned scores are true cosines. A loaded ivfpq index
+         memory-maps embeddings.npy: only the shortlisted rows are read, so its own memory is
+         the codes, not the vectors.
+  ivf    IVF-Flat (full vectors in faiss); hnsw  HNSW-Flat.
 """
 
 import json
@@ -17,8 +26,9 @@ import numpy as np
 
 from hse_tf.data.atomic import atomic_dir
 
-KINDS = ("auto", "exact", "ivf", "hnsw")
-EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF beyond
+KINDS = ("auto", "exact", "ivf", "ivfpq", "hnsw")
+EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF-PQ + re-rank beyond
+PQ_MIN_ROWS = 10_000  # product quantisation trains 256 centroids per sub-vector
 
 
 class IndexFileError(ValueError):
@@ -31,9 +41,17 @@ def default_params(kind, n):
         # sqrt(n) lists keeps k-means training affordable on CPU; faiss wants >= 39 rows per list.
         nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
         return {"nlist": nlist, "nprobe": int(min(nlist, max(16, nlist // 16)))}
+    if kind == "ivfpq":
+        nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
+        return {"nlist": nlist, "nprobe": int(min(nlist, 16)), "pq_m": 64, "rerank": 200}
     if kind == "hnsw":
         return {"m": 32, "ef_construction": 80, "ef_search": 128}
     return {}
+
+
+def _pq_m(dim, wanted):
+    """The largest number of sub-quantisers <= wanted that divides dim."""
+    return max(m for m in range(1, min(wanted, dim) + 1) if dim % m == 0)
 
 
 def _normalise(x, what):
@@ -57,8 +75,13 @@ class GalleryIndex:
         if kind not in KINDS:
             raise ValueError(f"unknown index kind {kind!r}; choose from {KINDS}")
         n = len(self.ids)
-        self.kind = kind if kind != "auto" else ("exact" if n <= EXACT_MAX else "ivf")
+        self.kind = kind if kind != "auto" else ("exact" if n <= EXACT_MAX else "ivfpq")
         self.params = {**default_params(self.kind, n), **(params or {})}
+        if self.kind == "ivfpq":
+            if n < PQ_MIN_ROWS:
+                raise ValueError(f"kind 'ivfpq' needs at least {PQ_MIN_ROWS:,} rows to train "
+                                 f"its codes, got {n:,}; use 'exact'")
+            self.params["pq_m"] = _pq_m(self.dim, int(self.params["pq_m"]))
         self.metadata = dict(metadata or {})
         self.faiss_index = self._build() if self.kind != "exact" else None
 
@@ -81,6 +104,18 @@ class GalleryIndex:
                 train = train[np.sort(rng.choice(len(train), 64 * p["nlist"], replace=False))]
             index.train(train)
             index.add(self.embeddings)
+        elif self.kind == "ivfpq":
+            quantizer = faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFPQ(quantizer, d, int(p["nlist"]), int(p["pq_m"]), 8,
+                                     faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            train = self.embeddings
+            sample = max(64 * int(p["nlist"]), PQ_MIN_ROWS)  # faiss: >= 39 x 256 for the codes
+            if len(train) > sample:
+                train = train[np.sort(rng.choice(len(train), sample, replace=False))]
+            index.train(np.ascontiguousarray(train))
+            for s in range(0, len(self.embeddings), 100_000):  # bounded temporary copies
+                index.add(np.ascontiguousarray(self.embeddings[s:s + 100_000]))
         else:
             index = faiss.IndexHNSWFlat(d, int(p["m"]), faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = int(p["ef_construction"])
@@ -89,7 +124,7 @@ class GalleryIndex:
         return index
 
     def _set_search_params(self, index):
-        if self.kind == "ivf":
+        if self.kind in ("ivf", "ivfpq"):
             index.nprobe = int(self.params["nprobe"])
         elif self.kind == "hnsw":
             index.hnsw.efSearch = int(self.params["ef_search"])
@@ -106,7 +141,23 @@ class GalleryIndex:
             step = max(1, 2**26 // len(self))
             parts = [self._exact(q[i:i + step], k) for i in range(0, len(q), step)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        if self.kind == "ivfpq":
+            return self._rerank(q, k)
         scores, rows = self.faiss_index.search(q, k)
+        return scores, rows
+
+    def _rerank(self, q, k):
+        """Shortlist from the codes, then exact cosines from the float32 rows, best first."""
+        short = max(k, int(self.params.get("rerank", 200)))
+        _, cand = self.faiss_index.search(q, short)
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        rows = np.full((len(q), k), -1, np.int64)
+        for i in range(len(q)):
+            c = cand[i][cand[i] >= 0]
+            c.sort()  # row order: sequential reads of the memory-mapped file, stable ties
+            sims = np.asarray(self.embeddings[c]) @ q[i]
+            top = np.argsort(-sims, kind="stable")[:k]
+            scores[i, :len(top)], rows[i, :len(top)] = sims[top], c[top]
         return scores, rows
 
     def _exact(self, q, k):
@@ -152,7 +203,9 @@ class GalleryIndex:
         except (OSError, ValueError) as e:
             raise IndexFileError(f"{os.path.join(path, 'ids.json')}: cannot read ({e})") from None
         try:
-            emb = np.load(os.path.join(path, "embeddings.npy"))
+            # ivfpq reads only the shortlisted rows: map the file instead of loading it.
+            emb = np.load(os.path.join(path, "embeddings.npy"),
+                          mmap_mode="r" if kind == "ivfpq" else None)
         except (OSError, ValueError) as e:
             raise IndexFileError(f"{os.path.join(path, 'embeddings.npy')}: cannot read "
                                  f"({e})") from None
@@ -160,7 +213,10 @@ class GalleryIndex:
             raise IndexFileError(f"{path}: index.json says {count} x {dim}, found embeddings "
                                  f"{emb.shape} and {len(ids)} ids")
         index = cls.__new__(cls)
-        index.ids, index.embeddings, index.kind = ids, emb.astype(np.float32), kind
+        if emb.dtype != np.float32:
+            raise IndexFileError(f"{os.path.join(path, 'embeddings.npy')}: dtype {emb.dtype}, "
+                                 f"expected float32")
+        index.ids, index.embeddings, index.kind = ids, emb, kind
         index.params, index.metadata, index.faiss_index = params, meta, None
         if kind != "exact":
             import faiss

@@ -28,6 +28,10 @@ class HSELoss(keras.layers.Layer):
         self.weak_low = weak_low
 
     def call(self, video_out, text_out, clip_counts=None, sentence_counts=None):
+        # Under mixed precision the towers' outputs are bfloat16/float16: the loss is float32.
+        video_out, text_out = (
+            {k: tf.cast(x, self.compute_dtype) if x.dtype.is_floating else x
+             for k, x in d.items()} for d in (video_out, text_out))
         hard = self.hardest_negative
         v, p = video_out["video"], text_out["paragraph"]
         terms = {}

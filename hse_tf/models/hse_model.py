@@ -27,7 +27,8 @@ class HSEModel(keras.Model):
         self.feature_dim, self.vocab_size, self.word_dim = feature_dim, vocab_size, word_dim
         self.hidden, self.hierarchical, self.flat_context = hidden, hierarchical, flat_context
         self.loss_config = dict(loss or {})
-        self.loss_layer = HSELoss(**self.loss_config, name="hse_loss")
+        # The objective is always computed in float32, whatever the towers' compute dtype.
+        self.loss_layer = HSELoss(**self.loss_config, name="hse_loss", dtype="float32")
         reconstruct = bool(self.loss_layer.tau_high or self.loss_layer.tau_low) and hierarchical
         self.video_tower = VideoEncoder(feature_dim, hidden, hierarchical, flat_context,
                                         reconstruct, name="video_tower")
@@ -84,6 +85,7 @@ class HSEModel(keras.Model):
             # Each replica sees its own sub-batch; the optimizer sums replicas' gradients.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = terms["loss"] / replicas
+            scaled = self.optimizer.scale_loss(scaled)  # float16: LossScaleOptimizer scales
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         if replicas > 1:

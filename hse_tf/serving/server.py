@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from hse_tf.serving.batching import Batcher, BatchingParameters, QueueFull, batchable
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
 MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
@@ -78,8 +79,9 @@ def _check_inputs(request, fn, signature_name):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry):
+    def __init__(self, registry, batching=None):
         self.registry = registry
+        self.batcher = Batcher(batching) if batching is not None else None
 
     def _servable(self, spec):
         version = spec.version.value if spec.HasField("version") else None
@@ -100,7 +102,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"output_filter: unknown output(s) {unknown}")
             try:
-                outputs = fn(**inputs)
+                outputs = self._run(servable, sig, fn, inputs)
+            except QueueFull as e:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, str(e)) from None
             except tf.errors.InvalidArgumentError as e:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, _first_line(e)) from None
             except tf.errors.ResourceExhaustedError as e:
@@ -120,6 +124,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         except Exception as e:  # never let one request take the server down
             logging.exception("Predict failed")
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+    def _run(self, servable, sig, fn, inputs):
+        """The signature on these inputs: merged with concurrent requests by the batcher when
+        batching is on and every input is batched along dimension 0, else directly."""
+        if self.batcher is not None:
+            arrays = {k: v.numpy() for k, v in inputs.items()}
+            rows = batchable(arrays)
+            if rows is not None:
+                name = (servable.name, servable.version, sig)
+                return self.batcher.submit(name, fn, arrays, rows).result()
+        return fn(**inputs)
 
     def GetModelMetadata(self, request, context):
         try:
@@ -142,17 +157,21 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(e.code, str(e))
 
 
-def start_server(registry, port=0, host="127.0.0.1", workers=16):
-    """Starts serving `registry` on host:port (0 = any free port); returns (server, port)."""
+def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None):
+    """Starts serving `registry` on host:port (0 = any free port); returns (server, port).
+    `batching`: a BatchingParameters to merge concurrent requests (TF Serving's
+    --enable_batching), or None."""
+    service = PredictionService(registry, batching)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                   ("grpc.max_send_message_length", MAX_MESSAGE)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(registry), server)
+        service, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
         raise OSError(f"cannot bind {host}:{port}")
     server.start()
+    server._hse_service = service  # for tests and benchmarks (the batcher's counters)
     return server, bound
 
 
@@ -165,7 +184,11 @@ def main(argv):
         registry = ModelRegistry.from_dir(f.models_dir)
     else:
         raise SystemExit("give --models_dir and/or --model_config_file")
-    server, port = start_server(registry, f.port, f.host)
+    batching = None
+    if f.enable_batching:
+        batching = (BatchingParameters.from_file(f.batching_parameters_file)
+                    if f.batching_parameters_file else BatchingParameters())
+    server, port = start_server(registry, f.port, f.host, batching=batching)
     for name, versions in registry.models.items():
         print(f"serving {name} versions {sorted(versions)}", flush=True)
     print(f"PredictionService (development stand-in for TF Serving) on {f.host}:{port}",
@@ -179,5 +202,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("model_config_file", None, "TF Serving models.config (model_config_list).")
     flags.DEFINE_integer("port", 8500, "gRPC port (TF Serving's default 8500).")
     flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
+    flags.DEFINE_bool("enable_batching", False, "Merge concurrent requests (TF Serving's flag).")
+    flags.DEFINE_string("batching_parameters_file", None,
+                        "TF Serving batching.config (max_batch_size, batch_timeout_micros, "
+                        "max_enqueued_batches, num_batch_threads).")
     from hse_tf import cli
     cli.run_absl(main)

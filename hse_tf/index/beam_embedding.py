@@ -1,0 +1,116 @@
+"""Gallery embedding as an Apache Beam pipeline: RunInference over the exported hse_video model.
+
+    python -m hse_tf.index build --runner DirectRunner ...          # local, in threads
+    python -m hse_tf.index build --runner DataflowRunner --project P --region R \\
+        --temp_location gs://B/tmp ...                               # any Beam runner
+
+The pipeline reads each video's features, cuts its clips (annotations or uniform segments, the
+same rules as the local build), embeds batches with RunInference (a ModelHandler that loads the
+SavedModel once per worker), groups the results by shard and writes the shard files the local
+build writes (<out>.partial/shards/NNNNN.npz, atomically). The calling process then assembles
+the index from the shards, as after a local build; shards already present are not redone.
+Workers must see the feature file and the output folder at the same paths (a shared or mounted
+filesystem).
+"""
+
+import os
+
+import numpy as np
+
+from hse_tf.data.atomic import atomic_path
+
+
+def _beam():
+    try:
+        import apache_beam as beam
+    except ImportError:
+        raise ImportError("--runner needs Apache Beam: pip install 'hse_tf[beam]'") from None
+    return beam
+
+
+def write_shard(path, rows):
+    """rows: (position, video id, video embedding, clip embeddings or None, spans) of one shard,
+    in any order -> the shard file of the local build (sorted by position)."""
+    rows = sorted(rows, key=lambda r: r[0])
+    clips = [r[3] for r in rows if r[3] is not None]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, ids=np.asarray([r[1] for r in rows], dtype=str),
+                 video=np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32),
+                 clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
+                 counts=np.asarray([len(r[4]) for r in rows]),
+                 spans=np.asarray([s for r in rows for s in r[4]], np.int64).reshape(-1, 2))
+
+
+def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
+                 pipeline_args=(), skip_bad=False):
+    """Runs the pipeline for `jobs` = [(shard index, [(position, video id), ...])] and writes
+    those shards. `span_fn(video_id, features)` gives a video's inclusive frame spans. A video
+    whose features or spans raise DataError fails the pipeline, or with `skip_bad` is left out
+    (Beam counter hse_tf/bad_videos); a shard left empty is still written."""
+    beam = _beam()
+    from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler,
+                                               PredictionResult, RunInference)
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from hse_tf.data.errors import DataError
+
+    class VideoTowerHandler(ModelHandler):
+        """Batches of (features [T, D], spans) -> (video embedding, clip embeddings)."""
+
+        def __init__(self):
+            super().__init__()
+            self._models_dir, self._batch = models_dir, batch_size
+
+        def load_model(self):
+            from hse_tf.index.encoders import Encoders
+            encoders = Encoders(self._models_dir)
+            encoders.video  # load now, once per worker
+            return encoders
+
+        def run_inference(self, batch, model, inference_args=None):
+            video, clips = model.embed_videos([b[0] for b in batch], [b[1] for b in batch])
+            return [PredictionResult(b, (video[i], None if clips is None else clips[i]))
+                    for i, b in enumerate(batch)]
+
+        def batch_elements_kwargs(self):
+            return {"max_batch_size": self._batch}
+
+    bad = beam.metrics.Metrics.counter("hse_tf", "bad_videos")
+
+    def read(item):
+        shard, position, vid = item
+        try:
+            feats = store.get(vid)
+            spans = span_fn(vid, feats)
+        except DataError:
+            if not skip_bad:
+                raise
+            bad.inc()
+            return
+        yield (shard, position, vid), (feats, spans)
+
+    def tidy(kv):
+        (shard, position, vid), result = kv
+        video, clips = result.inference
+        return shard, (position, vid, video, clips, result.example[1])
+
+    def write(kv):
+        shard, rows = kv
+        rows = list(rows)
+        write_shard(os.path.join(shard_dir, f"{shard:05d}.npz"), rows)
+        yield len(rows)
+
+    items = [(shard, pos, vid) for shard, members in jobs for pos, vid in members]
+    options = PipelineOptions(["--runner", runner, *pipeline_args])
+    with beam.Pipeline(options=options) as p:
+        _ = (p
+             | "videos" >> beam.Create(items)
+             | "read features, cut clips" >> beam.FlatMap(read)
+             | "embed (RunInference)" >> RunInference(KeyedModelHandler(VideoTowerHandler()))
+             | "by shard" >> beam.Map(tidy)
+             | "group" >> beam.GroupByKey()
+             | "write shards" >> beam.FlatMap(write))
+    for shard, _ in jobs:  # every video of the shard was skipped
+        path = os.path.join(shard_dir, f"{shard:05d}.npz")
+        if not os.path.exists(path):
+            write_shard(path, [])
