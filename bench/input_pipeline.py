@@ -1,10 +1,13 @@
 """How fast is the input pipeline alone, and does its memory grow with the feature file?
 
-    python bench/input_pipeline.py [--sizes 500,2000] [--batch 64]
+    python bench/input_pipeline.py [--sizes 500,2000] [--batch 64] [--epochs 2]
+        [--readers 1,2] [--compare ../base]
 
 Writes ActivityNet-shaped data (C3D layout, 500-d, ~2 features/s, real val_1 durations, timestamps
-and sentences when ../shared/data is present), then, in a fresh process per size, streams one epoch
-through hse_tf.data.pipeline and prints videos/second and memory.
+and sentences when ../shared/data is present), then, in a fresh process per size (and per tree
+with --compare, e.g. the previous main as a `git worktree`; per reader count with --readers),
+streams --epochs epochs through hse_tf.data.pipeline.make_dataset and prints videos/second of the
+last epoch (the file is in the page cache by then, as in training) and memory.
 
 Memory is the child's own VmHWM/VmRSS from /proc (Linux). Not ru_maxrss: Linux carries the parent's
 high-water mark across fork+exec into the child's ru_maxrss, which is what made an earlier version
@@ -54,8 +57,8 @@ def make_data(folder, n, dim=500, seed=0):
     return ann_path, feat_path
 
 
-def run_one(ann_path, feat_path, batch):
-    """Child process: one epoch through the pipeline; prints JSON."""
+def run_one(ann_path, feat_path, batch, epochs=1, readers=1):
+    """Child process: `epochs` epochs through the pipeline; prints JSON for the last."""
     import tensorflow as tf  # noqa: F401
     from hse_tf.data.annotations import read_activitynet_captions
     from hse_tf.data.features import open_features
@@ -65,15 +68,20 @@ def run_one(ann_path, feat_path, batch):
     anns = read_activitynet_captions(ann_path)
     vocab = Vocabulary.build([s for a in anns for s in a.sentences])
     split = VideoDataset(anns, open_features("c3d_hdf5", feat_path), vocab)
-    ds, _ = make_dataset(split, batch, shuffle=True, seed=0)
+    try:
+        ds, order = make_dataset(split, batch, shuffle=True, seed=0, readers=readers)
+    except TypeError:  # a tree without parallel readers
+        ds, order = make_dataset(split, batch, shuffle=True, seed=0)
     rss0 = proc_mb("VmRSS")
-    t = time.perf_counter()
-    n, tenth = 0, None
-    for b in ds:
-        n += int(b["clip_counts"].shape[0])
-        if tenth is None and n >= len(split) // 10:
-            tenth = proc_mb("VmRSS")  # after warm-up: buffers, h5py caches, prefetch are full
-    dt = time.perf_counter() - t
+    for epoch in range(epochs):
+        order.epoch = epoch
+        t = time.perf_counter()
+        n, tenth = 0, None
+        for b in ds:
+            n += int(b["clip_counts"].shape[0])
+            if tenth is None and n >= len(split) // 10:
+                tenth = proc_mb("VmRSS")  # after warm-up: buffers, h5py caches, prefetch full
+        dt = time.perf_counter() - t
     print(json.dumps({"videos": n, "seconds": dt, "peak_mb": proc_mb("VmHWM"),
                       "rss_before_mb": rss0, "rss_10pct_mb": tenth, "rss_end_mb": proc_mb("VmRSS")}))
 
@@ -82,22 +90,43 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="500,2000")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--child", nargs=2)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--readers", default="1")
+    p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
+    p.add_argument("--child", nargs=4)
     args = p.parse_args()
     if args.child:
-        return run_one(args.child[0], args.child[1], args.batch)
-    print(f"{'videos':>8}{'file MB':>10}{'videos/s':>10}{'RSS@10% MB':>12}{'RSS end MB':>12}"
-          f"{'peak MB':>9}")
+        if os.environ.get("HSE_TREE"):  # the tree under test first (ROOT was put first above)
+            sys.path.insert(0, os.environ["HSE_TREE"])
+        return run_one(args.child[0], args.child[1], args.batch, int(args.child[2]),
+                       int(args.child[3]))
+    trees = [("this", ROOT)] + ([("base", os.path.abspath(args.compare))] if args.compare else [])
+    print(f"{'videos':>8}{'file MB':>10}{'tree':>6}{'readers':>8}{'videos/s':>10}"
+          f"{'RSS@10% MB':>12}{'RSS end MB':>12}{'peak MB':>9}")
     for n in [int(s) for s in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             ann, feat = make_data(tmp, n)
             size = os.path.getsize(feat) / 2**20
-            out = subprocess.run([sys.executable, __file__, "--child", ann, feat, "--batch",
-                                  str(args.batch)], capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{n:>8}{size:>10.0f}{r['videos'] / r['seconds']:>10.0f}"
-                  f"{r['rss_10pct_mb']:>12.0f}{r['rss_end_mb']:>12.0f}{r['peak_mb']:>9.0f}",
-                  flush=True)
+            rates = {}
+            for tree_name, tree in trees:
+                for readers in [int(r) for r in args.readers.split(",")]:
+                    if tree_name == "base" and readers > 1:
+                        continue
+                    # The child imports the tree's hse_tf (PYTHONPATH first).
+                    out = subprocess.run([sys.executable, __file__, "--child", ann, feat,
+                                          str(args.epochs), str(readers), "--batch",
+                                          str(args.batch)], capture_output=True, text=True,
+                                         env={**os.environ, "HSE_TREE": tree})
+                    if out.returncode:
+                        sys.exit(out.stderr[-3000:])
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    rates[tree_name, readers] = r["videos"] / r["seconds"]
+                    print(f"{n:>8}{size:>10.0f}{tree_name:>6}{readers:>8}"
+                          f"{rates[tree_name, readers]:>10.0f}{r['rss_10pct_mb']:>12.0f}"
+                          f"{r['rss_end_mb']:>12.0f}{r['peak_mb']:>9.0f}", flush=True)
+            if ("base", 1) in rates:
+                print(f"{'':>8}{'':>10}  this / base (1 reader): "
+                      f"{rates['this', 1] / rates['base', 1]:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ For each model size, in a fresh process: HSE training videos/second (after two w
 trace the graph) and the peak memory of the process; then the evaluation of a val_1-sized split:
 embedding `--eval_videos` videos and the 4,917 x 4,917 paragraph<->video retrieval.
 
+Each tree runs as its own trainer would: its CPU thread pools (`--cpu_threads auto` where the
+tree has it) and its epoch order (length-bucketed where the tree has bucketing); the timed batches
+are the first batches of one epoch over 30 batches' worth of videos.
+
 Batches have ActivityNet shapes: videos drawn from the real train annotations when ../shared/data
 is present (durations -> round(2 * duration) C3D features, the spec's clip cutting and 80-frame
 subsampling, real sentence lengths), random feature values. Batches are built once in memory, so
@@ -76,7 +80,7 @@ def activitynet_split(n, size, seed=0):
     return VideoDataset(picked, store, vocab, IssueLog("skip"))
 
 
-def run_size(name, steps, eval_videos):
+def run_size(name, steps, eval_videos, bucket_window=50):
     import keras
     import tensorflow as tf
 
@@ -86,9 +90,25 @@ def run_size(name, steps, eval_videos):
     from hse_tf.models import build_model
     size = SIZES[name]
     keras.utils.set_random_seed(0)
-    split = activitynet_split(size["batch"] * (steps + 2), size)
+    # Each tree trains as its trainer would: its CPU thread setting and its epoch order
+    # (bucketed where the tree has bucketing); the timed batches are the first steps + 2
+    # batches of one epoch over a pool of 30 batches' worth of videos.
+    try:
+        from hse_tf.train import configure_cpu_threads
+        configure_cpu_threads("auto")
+    except ImportError:
+        pass
+    split = activitynet_split(size["batch"] * 30, size)
     split_eval = activitynet_split(eval_videos, size, seed=1)
-    data = list(batches(split, size["batch"], np.arange(len(split))))
+    from hse_tf.data.pipeline import EpochOrder
+    try:
+        lengths = [sum(len(s) for s in w) for w in split.word_ids]
+        order = EpochOrder(len(split), True, 0, lengths=lengths if bucket_window else None,
+                           batch_size=size["batch"], window=bucket_window)
+    except TypeError:  # a tree without bucketing
+        order = EpochOrder(len(split), True, 0)
+    picked = order.order()[:size["batch"] * (steps + 2)]
+    data = list(batches(split, size["batch"], picked))
     ds = tf.data.Dataset.from_generator(lambda: iter(data),
                                         output_signature=batch_signature(size["feature_dim"]))
     vocab_size = max(size["vocab"], len(split.vocab), len(split_eval.vocab))
@@ -132,13 +152,16 @@ def main():
     p.add_argument("--sizes", default="paper,demo")
     p.add_argument("--steps", type=int, default=4, help="timed training steps (after 2 warm-up)")
     p.add_argument("--eval_videos", type=int, default=4917)
+    p.add_argument("--bucket_window", type=int, default=50,
+                   help="this tree's bucketing window in batches (0: plain shuffling)")
     p.add_argument("--child")
     p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
     p.add_argument("--tree", default=ROOT, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         sys.path.insert(0, os.path.abspath(args.tree))
-        print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos)))
+        print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos,
+                                              args.bucket_window)))
         return
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
@@ -153,7 +176,8 @@ def main():
             # Each tree's child imports that tree's hse_tf (sys.path[0] = the tree).
             out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
                                   str(args.steps), "--eval_videos", str(args.eval_videos),
-                                  "--tree", tree], capture_output=True, text=True,
+                                  "--tree", tree, "--bucket_window", str(args.bucket_window)],
+                                 capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": tree})
             if out.returncode:
                 sys.exit(f"{name} ({tree}) failed:\n{out.stderr[-3000:]}")

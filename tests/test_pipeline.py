@@ -64,3 +64,42 @@ def test_multi_epoch_dataset_runs_each_epochs_shuffle(tiny_demo):
         expected.append(_epoch_indices(single))
     np.testing.assert_array_equal(both, np.concatenate(expected))
     assert not np.array_equal(expected[0], expected[1])
+
+
+def test_bucketed_epochs_are_random_permutations_of_similar_length_batches():
+    from hse_tf.data.pipeline import EpochOrder
+    rng = np.random.default_rng(0)
+    n, batch = 1003, 16
+    lengths = rng.integers(5, 300, size=n)
+    bucketed = EpochOrder(n, True, seed=3, lengths=lengths, batch_size=batch, window=10)
+    plain = EpochOrder(n, True, seed=3)
+    orders = []
+    for epoch in range(4):
+        bucketed.epoch = plain.epoch = epoch
+        order = bucketed.order()
+        assert sorted(order.tolist()) == list(range(n))  # every video exactly once
+        np.testing.assert_array_equal(bucketed.at(epoch).order(), order)  # resumable
+        chunks = [order[i:i + batch] for i in range(0, n - n % batch, batch)]
+        # Each batch is one sorted slice of a window: non-decreasing lengths.
+        assert all(np.all(np.diff(lengths[c]) >= 0) for c in chunks)
+        spread = np.mean([np.ptp(lengths[c]) for c in chunks])
+        p = plain.order()
+        plain_spread = np.mean([np.ptp(lengths[p[i:i + batch]])
+                                for i in range(0, n - n % batch, batch)])
+        assert spread < 0.25 * plain_spread  # similar lengths within a batch
+        # ... but batches come in random order, not from short to long.
+        means = [lengths[c].mean() for c in chunks]
+        assert abs(np.corrcoef(np.arange(len(means)), means)[0, 1]) < 0.35
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])  # a new shuffle every epoch
+
+
+def test_parallel_readers_give_the_same_batches(tiny_demo):
+    split, _ = _split(tiny_demo)
+    one, order = make_dataset(split, 6, shuffle=True, seed=1, readers=1)
+    two, _ = make_dataset(split, 6, shuffle=True, seed=1, readers=3, order=order)
+    a, b = list(one), list(two)
+    assert len(a) == len(b) == -(-len(split) // 6)
+    for x, y in zip(a, b):
+        for k in x:
+            np.testing.assert_array_equal(x[k].numpy(), y[k].numpy())

@@ -46,11 +46,13 @@ def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
 def test_resume_equals_uninterrupted(tiny_demo, tmp_path):
     from hse_tf.train import train
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
-    train(tiny_config(tiny_demo, full, epochs=2), full, verbose=0, deterministic=True,
+    # With length bucketing (--bucket_window): its per-epoch order is resumable too.
+    cfg = dict(bucket_window=50)
+    train(tiny_config(tiny_demo, full, epochs=2, **cfg), full, verbose=0, deterministic=True,
           projector_max=0)
-    train(tiny_config(tiny_demo, part, epochs=1), part, verbose=0, deterministic=True,
+    train(tiny_config(tiny_demo, part, epochs=1, **cfg), part, verbose=0, deterministic=True,
           projector_max=0)
-    train(tiny_config(tiny_demo, part, epochs=2), part, resume=True, verbose=0,
+    train(tiny_config(tiny_demo, part, epochs=2, **cfg), part, resume=True, verbose=0,
           deterministic=True, projector_max=0)
     state = json.load(open(os.path.join(part, "ckpt-0002", "state.json")))
     assert state["step"] == 6
