@@ -65,7 +65,14 @@ def main():
     p.add_argument("--feature_dim", type=int, default=500)
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--cpu_threads", default="auto",
+                   help="thread pools, as the development server's flag (auto, default, I,J)")
     args = p.parse_args()
+    try:  # as the server does (a tree without the setting keeps TensorFlow's default)
+        from hse_tf.cli import configure_cpu_threads
+        threads = configure_cpu_threads(args.cpu_threads)
+    except ImportError:
+        threads = None
     import keras
     import tensorflow as tf
 
@@ -107,7 +114,8 @@ def main():
                                                                               tf.float64)),
         }
         print(f"hidden {args.hidden}, features {args.feature_dim}-d, {args.requests} requests, "
-              f"{os.cpu_count()} CPU cores, {len(tf.config.list_physical_devices('GPU'))} GPUs")
+              f"{os.cpu_count()} CPU cores, {len(tf.config.list_physical_devices('GPU'))} GPUs, "
+              f"thread pools (intra, inter) {threads or 'TensorFlow default'}")
         print(f"{'request':>10}{'path':>22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
         for name, fn in (("paragraph", text_fn), ("video", video_fn)):
             t = timed(fn, args.requests)

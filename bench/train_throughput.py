@@ -94,7 +94,7 @@ def run_size(name, steps, eval_videos, bucket_window=50):
     # (bucketed where the tree has bucketing); the timed batches are the first steps + 2
     # batches of one epoch over a pool of 30 batches' worth of videos.
     try:
-        from hse_tf.train import configure_cpu_threads
+        from hse_tf.cli import configure_cpu_threads
         configure_cpu_threads("auto")
     except ImportError:
         pass

@@ -269,30 +269,6 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
     return results
 
 
-def configure_cpu_threads(mode="auto"):
-    """Sets TensorFlow's intra-/inter-op thread pools for CPU-only training (see --cpu_threads).
-    Returns (intra, inter), or None when left to TensorFlow (mode 'default', or a GPU is
-    visible). Must run before TensorFlow executes its first op."""
-    import tensorflow as tf
-    if mode == "default" or tf.config.list_physical_devices("GPU"):
-        return None
-    if mode == "auto":
-        cores = os.cpu_count() or 1
-        intra, inter = max(1, cores // 4), max(2, cores)
-    else:
-        try:
-            intra, inter = (int(x) for x in mode.split(","))
-        except ValueError:
-            raise app.UsageError(f"--cpu_threads wants auto, default or INTRA,INTER; got {mode!r}")
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:  # TensorFlow already started: keep its pools
-        logging.warning("--cpu_threads: TensorFlow is already running; thread pools unchanged")
-        return None
-    return intra, inter
-
-
 def parse_profile_steps(text):
     """'10,15' -> (10, 15); '' -> None."""
     if not text:
@@ -314,6 +290,7 @@ def main(argv):
         missing = [k for k in ("train_annotations", "features", "word_vectors") if not cfg[k]]
         if missing:
             raise app.UsageError("missing flags: " + ", ".join("--" + k for k in missing))
+    from hse_tf.cli import configure_cpu_threads
     threads = configure_cpu_threads(FLAGS.cpu_threads)
     if threads:
         logging.info("CPU threads: %d per op, %d ops at once (--cpu_threads)", *threads)
