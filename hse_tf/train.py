@@ -77,11 +77,11 @@ flags.DEFINE_integer("eval_every", 1, "Validation retrieval every N epochs (0: o
 flags.DEFINE_string("cpu_threads", "auto", "Thread pools when training on CPU only: 'auto' runs "
                     "ops one thread each and max(2, cores) ops side by side (intra-op "
                     "max(1, cores // 4), inter-op = cores), which bench/train_throughput.py "
-                    "measured 1.25-1.3x faster than TensorFlow's default on 2 cores; 'default' "
-                    "keeps TensorFlow's; or INTRA,INTER.")
+                    "measured 1.17-1.27x faster to train than TensorFlow's default on 2 "
+                    "cores; 'default' keeps TensorFlow's; or INTRA,INTER.")
 flags.DEFINE_string("profile_steps", "", "FIRST,LAST: record a TensorBoard profile of these "
-                    "training steps (1-based, e.g. 10,15) to RUN_DIR/logs/train; open TensorBoard's "
-                    "Profile tab.")
+                    "training steps (1-based, e.g. 10,15) to RUN_DIR/logs/train; open "
+                    "TensorBoard's Profile tab.")
 flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for evaluation.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")

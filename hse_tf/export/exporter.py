@@ -76,8 +76,8 @@ def export_features(settings, out, version=None, metadata=None):
     features the model trained on) as OUT/hse_features/<v>."""
     from hse_tf.export.features_export import features_endpoints
     from hse_tf.features.frame_feature_extractor import FrameFeatureExtractor
-    weights = None if settings["weights"] == "none" else settings["weights"]
-    extractor = FrameFeatureExtractor(settings["backbone"], weights, settings.get("seed", 0))
+    extractor = FrameFeatureExtractor(settings["backbone"], settings["weights"],
+                                      settings.get("seed", 0))
     return write_saved_model(out, "hse_features", features_endpoints(extractor), [extractor],
                              {**settings, "feature_dim": extractor.dim, **(metadata or {})},
                              version)

@@ -37,10 +37,12 @@ class Backbone:
     def build(self, weights="imagenet", seed=0):
         """The pooled network (no classifier): float [N, S, S, 3] -> [N, dim].
 
-        weights: 'imagenet' (Keras' cached download), None (random, seeded: tests and benchmarks
-        only) or the path of a weights file."""
+        weights: 'imagenet' (Keras' cached download), None or 'none' (random, seeded: tests and
+        benchmarks only) or the path of a weights file."""
         constructor = getattr(keras.applications, self.application)
-        path = imagenet_weights(self) if weights == "imagenet" else weights
+        path = {"imagenet": None, "none": None}.get(weights, weights)
+        if weights == "imagenet":
+            path = imagenet_weights(self)
         if path is not None and not os.path.exists(path):
             raise DataError("weights file does not exist", file=path, field="weights")
         model = constructor(include_top=False, weights=path, pooling="avg",

@@ -17,9 +17,7 @@ on disk (backbone, fps, weights, ...) is refused.
 import hashlib
 import json
 import os
-import queue
 import shutil
-import threading
 import time
 
 import h5py
@@ -27,7 +25,8 @@ import numpy as np
 
 from hse_tf.data.atomic import atomic_path
 from hse_tf.data.errors import DataError, IssueLog
-from hse_tf.features.decoding import frame_batches, list_videos
+from hse_tf.features.decoding import list_videos
+from hse_tf.features.video_file_store import file_features
 
 LAYOUTS = ("hdf5", "inception_npz")
 SETTINGS_FILE = "extraction.json"
@@ -71,42 +70,6 @@ def _check_same(path, old, new):
         raise DataError(f"already holds features extracted with other settings ({diff}); "
                         f"use another --out, or delete it to start over", file=path,
                         field="settings")
-
-
-def prefetch(iterator, depth=2):
-    """Runs `iterator` in a thread, `depth` items ahead (decoding overlaps inference); its
-    exceptions reach the caller."""
-    q = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((done, None))
-        except BaseException as e:  # handed to the consumer
-            q.put((None, e))
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = q.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
 
 
 class FeatureWriter:
@@ -204,8 +167,7 @@ def extract(videos, out, layout="hdf5", backbone="inception_v3", fps=2.0, weight
     stats = {"extracted": 0, "skipped_done": len(files) - len(todo), "bad": 0, "frames": 0}
     start = time.perf_counter()
     if todo:
-        extractor = extractor or FrameFeatureExtractor(
-            backbone, None if weights in (None, "none") else weights, seed)
+        extractor = extractor or FrameFeatureExtractor(backbone, weights, seed)
         run = _compiled(extractor)
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="extracting", unit=" videos", disable=not progress,
@@ -213,13 +175,12 @@ def extract(videos, out, layout="hdf5", backbone="inception_v3", fps=2.0, weight
         try:
             for vid, path in todo:
                 try:
-                    parts = [run(b) for b in prefetch(frame_batches(path, fps, batch_size))]
+                    feats = file_features(path, fps, run, batch_size)
                 except DataError as e:
                     bar.update(1)
                     issues.bad("bad_video", e)
                     stats["bad"] += 1
                     continue
-                feats = np.concatenate(parts).astype(np.float32)
                 writer.write(vid, feats, path)
                 stats["extracted"] += 1
                 stats["frames"] += len(feats)

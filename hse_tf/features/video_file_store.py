@@ -5,8 +5,14 @@ import os
 import numpy as np
 
 from hse_tf.data.errors import DataError
-from hse_tf.features.decoding import frame_batches, list_videos
-from hse_tf.features.extractor import prefetch
+from hse_tf.features.decoding import frame_batches, list_videos, prefetch
+
+
+def file_features(path, fps, embed_frames, batch_size=32):
+    """float32 [T, D] of one video file: frames sampled at `fps`, decoded a batch ahead of
+    `embed_frames` (uint8 [N, H, W, 3] -> [N, D]). DataError for an unreadable file."""
+    batches = prefetch(frame_batches(path, fps, batch_size))
+    return np.concatenate([embed_frames(b) for b in batches]).astype(np.float32)
 
 
 class VideoFileStore:
@@ -36,8 +42,7 @@ class VideoFileStore:
         if video_id not in self.files:
             raise DataError("no video file for this annotated video", file=self.path,
                             video=video_id, field=self.field)
-        batches = prefetch(frame_batches(self.files[video_id], self.fps, self.batch_size))
-        return np.concatenate([self.embed_frames(b) for b in batches]).astype(np.float32)
+        return file_features(self.files[video_id], self.fps, self.embed_frames, self.batch_size)
 
     def close(self):
         pass

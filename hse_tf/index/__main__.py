@@ -9,11 +9,11 @@
     python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
     python -m hse_tf.index search INDEX --video_id v_abc --text_index TEXT_INDEX   # video -> text
 
-`build` embeds every video with the exported hse_video model (with --videos, the files are first
-decoded at the model's fps and run through the exported hse_features backbone) (progress on stderr; interrupted
-builds resume), then writes an exact index up to 50,000 videos and a faiss IVF-PQ index with exact
-re-ranking beyond
-(--kind and the faiss parameters override). Clip embeddings go to INDEX/clips.
+`build` embeds every video with the exported hse_video model; with --videos, each file is first
+decoded at the model's fps and run through the exported hse_features backbone. Progress goes to
+stderr and interrupted builds resume. It writes an exact index up to 50,000 videos and a faiss
+IVF-PQ index with exact re-ranking beyond (--kind and the faiss parameters override). Clip
+embeddings go to INDEX/clips.
 """
 
 import argparse

@@ -15,9 +15,7 @@ filesystem).
 
 import os
 
-import numpy as np
-
-from hse_tf.data.atomic import atomic_path
+from hse_tf.index.builder import write_shard
 
 
 def _beam():
@@ -26,19 +24,6 @@ def _beam():
     except ImportError:
         raise ImportError("--runner needs Apache Beam: pip install 'hse_tf[beam]'") from None
     return beam
-
-
-def write_shard(path, rows):
-    """rows: (position, video id, video embedding, clip embeddings or None, spans) of one shard,
-    in any order -> the shard file of the local build (sorted by position)."""
-    rows = sorted(rows, key=lambda r: r[0])
-    clips = [r[3] for r in rows if r[3] is not None]
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ids=np.asarray([r[1] for r in rows], dtype=str),
-                 video=np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32),
-                 clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
-                 counts=np.asarray([len(r[4]) for r in rows]),
-                 spans=np.asarray([s for r in rows for s in r[4]], np.int64).reshape(-1, 2))
 
 
 def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,

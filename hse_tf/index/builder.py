@@ -8,6 +8,7 @@ shards and embeds only the rest; the finished index replaces `<out>` as a whole.
 import json
 import os
 import shutil
+
 import numpy as np
 
 from hse_tf.data import clips as clip_rules
@@ -23,6 +24,20 @@ def _progress(total, what, enabled, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=what, unit=" videos" if "video" in what
                 else " paragraphs", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+
+
+def write_shard(path, rows):
+    """rows: (position, video id, video embedding, clip embeddings or None, spans) of one shard,
+    in any order -> its shard file, sorted by position (atomic; the local build and the Beam
+    pipeline both write shards with it)."""
+    rows = sorted(rows, key=lambda r: r[0])
+    clips = [r[3] for r in rows if r[3] is not None]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, ids=np.asarray([r[1] for r in rows], dtype=str),
+                 video=np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32),
+                 clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
+                 counts=np.asarray([len(r[4]) for r in rows]),
+                 spans=np.asarray([s for r in rows for s in r[4]], np.int64).reshape(-1, 2))
 
 
 def _spans(feats, uniform_clips, issues, ann):
@@ -74,7 +89,6 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     os.makedirs(shard_dir, exist_ok=True)
     done = {i for i in range(len(shards))
             if os.path.exists(os.path.join(shard_dir, f"{i:05d}.npz"))}
-    n_done = sum(len(shards[i]) for i in done)
     if runner != "local":
         from hse_tf.index.beam_embedding import embed_shards
         todo = [i for i in range(len(shards)) if i not in done]
@@ -95,7 +109,8 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
         if len(done) + len(todo) < len(shards):
             return None
         return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)
-    bar = _progress(len(video_ids), "embedding videos", progress, initial=n_done)
+    bar = _progress(len(video_ids), "embedding videos", progress,
+                    initial=sum(len(shards[i]) for i in done))
     new = 0
     for i, shard in enumerate(shards):
         if i in done:
@@ -103,7 +118,7 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
         if max_shards is not None and new >= max_shards:
             bar.close()
             return None
-        video, clips, counts, spans, kept = [], [], [], [], []
+        rows = []  # (position, video id, video embedding, clip embeddings, spans)
         for start in range(0, len(shard), batch_size):
             ids, feats = [], []
             for v in shard[start:start + batch_size]:
@@ -118,21 +133,10 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
             sp = [_spans(f, uniform_clips, issues, anns[v] if anns else None)
                   for v, f in zip(ids, feats)]
             v_emb, c_emb = encoders.embed_videos(feats, sp)
-            video.append(v_emb)
-            kept.extend(ids)
-            if c_emb is not None:
-                clips.extend(c_emb)
-            counts.extend(len(s) for s in sp)
-            spans.extend(sp)
-            n_done += len(ids)
+            rows.extend((len(rows) + j, v, v_emb[j], None if c_emb is None else c_emb[j], sp[j])
+                        for j, v in enumerate(ids))
             bar.update(len(ids))
-        with atomic_path(os.path.join(shard_dir, f"{i:05d}.npz")) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, ids=np.asarray(kept, dtype=str),
-                         video=np.concatenate(video) if video else np.zeros((0, 0), np.float32),
-                         clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
-                         counts=np.asarray(counts), spans=np.asarray(
-                             [s for sp in spans for s in sp], np.int64).reshape(-1, 2))
+        write_shard(os.path.join(shard_dir, f"{i:05d}.npz"), rows)
         new += 1
     bar.close()
     return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)

@@ -37,12 +37,11 @@ class IndexFileError(ValueError):
 
 def default_params(kind, n):
     """Default faiss parameters for `n` rows (bench/search.py measures their recall@10)."""
+    # sqrt(n) lists keeps k-means training affordable on CPU; faiss wants >= 39 rows per list.
+    nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
     if kind == "ivf":
-        # sqrt(n) lists keeps k-means training affordable on CPU; faiss wants >= 39 rows per list.
-        nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
         return {"nlist": nlist, "nprobe": int(min(nlist, max(16, nlist // 16)))}
     if kind == "ivfpq":
-        nlist = int(max(1, min(round(math.sqrt(n)), n // 39)))
         return {"nlist": nlist, "nprobe": int(min(nlist, 16)), "pq_m": 64, "rerank": 200}
     if kind == "hnsw":
         return {"m": 32, "ef_construction": 80, "ef_search": 128}
@@ -95,24 +94,19 @@ class GalleryIndex:
     def _build(self):
         import faiss
         d, p = self.dim, self.params
-        if self.kind == "ivf":
-            quantizer = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantizer, d, int(p["nlist"]), faiss.METRIC_INNER_PRODUCT)
-            rng = np.random.default_rng(0)
+        if self.kind in ("ivf", "ivfpq"):
+            quantizer, nlist = faiss.IndexFlatIP(d), int(p["nlist"])
+            if self.kind == "ivf":
+                index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+                sample = 64 * nlist  # k-means: faiss wants 39-256 rows per list
+            else:
+                index = faiss.IndexIVFPQ(quantizer, d, nlist, int(p["pq_m"]), 8,
+                                         faiss.METRIC_INNER_PRODUCT)
+                sample = max(64 * nlist, PQ_MIN_ROWS)  # and >= 39 x 256 for the codes
             train = self.embeddings
-            if len(train) > 64 * p["nlist"]:  # k-means on a seeded sample (faiss: 39-256/list)
-                train = train[np.sort(rng.choice(len(train), 64 * p["nlist"], replace=False))]
-            index.train(train)
-            index.add(self.embeddings)
-        elif self.kind == "ivfpq":
-            quantizer = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFPQ(quantizer, d, int(p["nlist"]), int(p["pq_m"]), 8,
-                                     faiss.METRIC_INNER_PRODUCT)
-            rng = np.random.default_rng(0)
-            train = self.embeddings
-            sample = max(64 * int(p["nlist"]), PQ_MIN_ROWS)  # faiss: >= 39 x 256 for the codes
-            if len(train) > sample:
-                train = train[np.sort(rng.choice(len(train), sample, replace=False))]
+            if len(train) > sample:  # train on a seeded sample
+                rows = np.random.default_rng(0).choice(len(train), sample, replace=False)
+                train = train[np.sort(rows)]
             index.train(np.ascontiguousarray(train))
             for s in range(0, len(self.embeddings), 100_000):  # bounded temporary copies
                 index.add(np.ascontiguousarray(self.embeddings[s:s + 100_000]))

@@ -72,6 +72,14 @@ class _Item:
     future: concurrent.futures.Future
 
 
+def call_signature(fn, inputs):
+    """A signature function on numpy inputs (converted to its input dtypes) -> numpy outputs."""
+    import tensorflow as tf
+    specs = fn.structured_input_signature[1]
+    out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in out.items()}
+
+
 def batchable(inputs):
     """The rows of a request whose inputs all have the same dimension 0, else None."""
     sizes = {v.shape[0] if v.ndim else None for v in inputs.values()}
@@ -134,12 +142,6 @@ class Batcher:
             for items in groups.values():
                 self._run(items)
 
-    @staticmethod
-    def _call(fn, inputs):
-        import tensorflow as tf
-        specs = fn.structured_input_signature[1]
-        out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in out.items()}
 
     def _run(self, items):
         if len(items) == 1:
@@ -147,7 +149,7 @@ class Batcher:
             return
         merged = {k: np.concatenate([it.inputs[k] for it in items]) for k in items[0].inputs}
         try:
-            out = self._call(items[0].fn, merged)
+            out = call_signature(items[0].fn, merged)
             self.merged_calls += 1
         except Exception:  # one request's values were rejected: answer each on its own
             for it in items:
@@ -160,6 +162,6 @@ class Batcher:
 
     def _run_alone(self, item):
         try:
-            item.future.set_result(self._call(item.fn, item.inputs))
+            item.future.set_result(call_signature(item.fn, item.inputs))
         except Exception as e:
             item.future.set_exception(e)

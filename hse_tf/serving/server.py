@@ -20,7 +20,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from hse_tf.serving.batching import Batcher, BatchingParameters, QueueFull, batchable
+from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
+                                     call_signature)
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
 MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
@@ -74,7 +75,7 @@ def _check_inputs(request, fn, signature_name):
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"input '{name}': expects shape {spec.shape} "
                                f"(None = any), got {list(value.shape)}")
-        out[name] = tf.constant(value, dtype=spec.dtype)
+        out[name] = value
     return out
 
 
@@ -126,15 +127,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     def _run(self, servable, sig, fn, inputs):
-        """The signature on these inputs: merged with concurrent requests by the batcher when
-        batching is on and every input is batched along dimension 0, else directly."""
+        """The signature on these (numpy) inputs: merged with concurrent requests by the batcher
+        when batching is on and every input is batched along dimension 0, else directly."""
         if self.batcher is not None:
-            arrays = {k: v.numpy() for k, v in inputs.items()}
-            rows = batchable(arrays)
+            rows = batchable(inputs)
             if rows is not None:
                 name = (servable.name, servable.version, sig)
-                return self.batcher.submit(name, fn, arrays, rows).result()
-        return fn(**inputs)
+                return self.batcher.submit(name, fn, inputs, rows).result()
+        return call_signature(fn, inputs)
 
     def GetModelMetadata(self, request, context):
         try:
