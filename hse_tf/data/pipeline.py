@@ -9,6 +9,9 @@ Dense components (not RaggedTensors) because Keras 3 layers reject ragged inputs
 them into padded tensors where a GRU needs them.
 """
 
+import queue
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -189,3 +192,39 @@ def make_dataset(video_dataset, batch_size, shuffle=False, seed=0, drop_remainde
         # Skipping can shorten an epoch, so only a no-skip pipeline promises its length.
         ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
     return ds.prefetch(prefetch), order
+
+
+def prefetch(iterator, depth=2):
+    """Runs `iterator` in a thread, `depth` items ahead (reading or decoding overlaps inference);
+    its exceptions reach the caller."""
+    q = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((None, e))
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()

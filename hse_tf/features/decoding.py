@@ -8,8 +8,6 @@ the video's length.
 """
 
 import os
-import queue
-import threading
 
 import numpy as np
 
@@ -123,39 +121,3 @@ def frame_batches(path, fps, batch_size):
             batch = []
     if batch:
         yield np.stack(batch)
-
-
-def prefetch(iterator, depth=2):
-    """Runs `iterator` in a thread, `depth` items ahead (decoding overlaps inference); its
-    exceptions reach the caller."""
-    q = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((done, None))
-        except BaseException as e:  # handed to the consumer
-            q.put((None, e))
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = q.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()

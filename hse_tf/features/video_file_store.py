@@ -5,7 +5,8 @@ import os
 import numpy as np
 
 from hse_tf.data.errors import DataError
-from hse_tf.features.decoding import frame_batches, list_videos, prefetch
+from hse_tf.data.pipeline import prefetch
+from hse_tf.features.decoding import frame_batches, list_videos
 
 
 def file_features(path, fps, embed_frames, batch_size=32):

@@ -3,6 +3,22 @@
 import keras
 import tensorflow as tf
 
+from hse_tf.layers import packed_gru
+from hse_tf.layers.ragged import pad_rows
+
+IMPLEMENTATIONS = ("auto", "packed", "keras")
+
+
+def use_packed(implementation):
+    """'packed' (hse_tf.layers.packed_gru) or 'keras' (keras.layers.GRU, which takes cuDNN on a
+    GPU); 'auto' = keras where TensorFlow sees a GPU, packed otherwise. Both compute the same GRU
+    from the same weights."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation == "auto":
+        return not tf.config.list_logical_devices("GPU")
+    return implementation == "packed"
+
 
 @keras.saving.register_keras_serializable(package="hse_tf")
 class SequenceEncoder(keras.layers.Layer):
@@ -12,21 +28,31 @@ class SequenceEncoder(keras.layers.Layer):
     mask), Xavier (Glorot) init for both kernels, zero biases. Every row must have >= 1 valid step:
     callers run it over real clips/sentences only, never padding rows.
 
-    call(inputs [N, T, D], lengths [N], initial_state [N, units] or None) -> [N, units]
+    implementation: see `use_packed`. On CPUs the packed GRU skips the padding steps and
+    differentiates faster; on GPUs Keras' GRU runs cuDNN.
+
+    call(inputs, lengths [N], initial_state [N, units] or None) -> [N, units], where inputs are
+    padded [N, T, D] or the rows' values back to back, [sum(lengths), D].
     """
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, units, implementation="auto", **kwargs):
         super().__init__(**kwargs)
         self.units = units
+        self.implementation = implementation
+        use_packed(implementation)  # checks the name
         self.gru = keras.layers.GRU(
             units, return_sequences=True, kernel_initializer="glorot_uniform",
             recurrent_initializer="glorot_uniform", bias_initializer="zeros", name="gru")
 
     def build(self, input_shape):
-        self.gru.build(input_shape)
+        self.gru.build((None, None, input_shape[-1]))
         self.built = True
 
-    def call(self, inputs, lengths, initial_state=None):
+    def call(self, inputs, lengths, initial_state=None, training=None):
+        if use_packed(self.implementation):
+            return packed_gru.encode_max(self.gru.cell, inputs, lengths, initial_state, training)
+        if inputs.shape.rank == 2:
+            inputs = pad_rows(inputs, lengths)
         mask = tf.sequence_mask(lengths, tf.shape(inputs)[1])
         state = None if initial_state is None else [initial_state]
         outputs = self.gru(inputs, mask=mask, initial_state=state)
@@ -36,4 +62,4 @@ class SequenceEncoder(keras.layers.Layer):
         return tf.reduce_max(outputs, axis=1)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "implementation": self.implementation}

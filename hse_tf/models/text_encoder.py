@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows, segment_ids
+from hse_tf.layers.sequence_encoder import use_packed
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -17,18 +18,19 @@ class TextEncoder(keras.Model):
     """
 
     def __init__(self, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
-                 flat_context=True, reconstruct=False, **kwargs):
+                 flat_context=True, reconstruct=False, gru_implementation="auto", **kwargs):
         super().__init__(**kwargs)
+        self.gru_implementation = impl = gru_implementation
         self.vocab_size, self.word_dim, self.hidden = vocab_size, word_dim, hidden
         self.hierarchical, self.flat_context = hierarchical, flat_context
         self.reconstruct = reconstruct and hierarchical
         self.embedding = keras.layers.Embedding(vocab_size, word_dim, name="word_embedding")
-        self.sentence_encoder = SequenceEncoder(hidden, name="sentence_encoder")
+        self.sentence_encoder = SequenceEncoder(hidden, impl, name="sentence_encoder")
         if hierarchical:
-            self.paragraph_encoder = SequenceEncoder(hidden, name="paragraph_encoder")
+            self.paragraph_encoder = SequenceEncoder(hidden, impl, name="paragraph_encoder")
         if self.reconstruct:
-            self.paragraph_decoder = SequenceDecoder(hidden, name="paragraph_decoder")
-            self.sentence_decoder = SequenceDecoder(word_dim, name="sentence_decoder")
+            self.paragraph_decoder = SequenceDecoder(hidden, impl, name="paragraph_decoder")
+            self.sentence_decoder = SequenceDecoder(word_dim, impl, name="sentence_decoder")
 
     def set_word_vectors(self, matrix):
         if not self.embedding.built:
@@ -54,25 +56,34 @@ class TextEncoder(keras.Model):
         vectors = self.embedding(words)
         para_lengths = tf.math.segment_sum(word_lengths, segment_ids(sentence_counts))
         if not self.hierarchical:
-            return {"paragraph": self.sentence_encoder(pad_rows(vectors, para_lengths),
-                                                       para_lengths)}
-        padded = pad_rows(vectors, word_lengths)
-        sentences = self.sentence_encoder(padded, word_lengths)
-        out = {"sentences": sentences}
+            return {"paragraph": self.sentence_encoder(vectors, para_lengths)}
+        out = {}
         flat = None
-        if self.flat_context:
-            flat = self.sentence_encoder(pad_rows(vectors, para_lengths), para_lengths)
+        s = tf.shape(word_lengths)[0]
+        if self.flat_context and use_packed(self.sentence_encoder.implementation):
+            # Sentences and whole paragraphs share ENC_w1: one packed call over both (the
+            # video tower does the same); no step is spent on padding either way.
+            both = self.sentence_encoder(tf.concat([vectors, vectors], 0),
+                                         tf.concat([word_lengths, para_lengths], 0))
+            out["sentences"], flat = both[:s], both[s:]
+        else:
+            out["sentences"] = self.sentence_encoder(vectors, word_lengths)
+            if self.flat_context:
+                flat = self.sentence_encoder(vectors, para_lengths)
+        if flat is not None:
             out["flat"] = flat
-        out["paragraph"] = self.paragraph_encoder(pad_rows(sentences, sentence_counts),
-                                                  sentence_counts, initial_state=flat)
+        out["paragraph"] = self.paragraph_encoder(out["sentences"], sentence_counts,
+                                                  initial_state=flat)
         if self.reconstruct and decode:
             high = self.paragraph_decoder(out["paragraph"], sentence_counts)
             recon = tf.boolean_mask(high, tf.sequence_mask(sentence_counts, tf.shape(high)[1]))
             out.update(recon_high=recon, recon_low=self.sentence_decoder(recon, word_lengths),
-                       words_padded=padded, word_lengths=word_lengths)
+                       words_padded=pad_rows(vectors, word_lengths),
+                       word_lengths=word_lengths)
         return out
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "word_dim": self.word_dim,
                 "hidden": self.hidden, "hierarchical": self.hierarchical,
-                "flat_context": self.flat_context, "reconstruct": self.reconstruct}
+                "flat_context": self.flat_context, "reconstruct": self.reconstruct,
+                "gru_implementation": self.gru_implementation}

@@ -20,17 +20,18 @@ class VideoEncoder(keras.Model):
     """
 
     def __init__(self, feature_dim, hidden=1024, hierarchical=True, flat_context=True,
-                 reconstruct=False, **kwargs):
+                 reconstruct=False, gru_implementation="auto", **kwargs):
         super().__init__(**kwargs)
         self.feature_dim, self.hidden = feature_dim, hidden
+        self.gru_implementation = impl = gru_implementation
         self.hierarchical, self.flat_context = hierarchical, flat_context
         self.reconstruct = reconstruct and hierarchical
-        self.clip_encoder = SequenceEncoder(hidden, name="clip_encoder")
+        self.clip_encoder = SequenceEncoder(hidden, impl, name="clip_encoder")
         if hierarchical:
-            self.video_encoder = SequenceEncoder(hidden, name="video_encoder")
+            self.video_encoder = SequenceEncoder(hidden, impl, name="video_encoder")
         if self.reconstruct:
-            self.video_decoder = SequenceDecoder(hidden, name="video_decoder")
-            self.clip_decoder = SequenceDecoder(feature_dim, name="clip_decoder")
+            self.video_decoder = SequenceDecoder(hidden, impl, name="video_decoder")
+            self.clip_decoder = SequenceDecoder(feature_dim, impl, name="clip_decoder")
 
     def build(self, input_shape=None):
         """Every weight from the config alone (the batch dict's sizes add nothing)."""
@@ -46,7 +47,7 @@ class VideoEncoder(keras.Model):
         # decode=False: embeddings only (serving), skipping the reconstruction decoders.
         flat_frames, flat_lengths = inputs["flat_frames"], inputs["flat_lengths"]
         if not self.hierarchical:
-            return {"video": self.clip_encoder(pad_rows(flat_frames, flat_lengths), flat_lengths)}
+            return {"video": self.clip_encoder(flat_frames, flat_lengths)}
         frames, frame_lengths = inputs["frames"], inputs["frame_lengths"]
         clip_counts = inputs["clip_counts"]
         m = tf.shape(frame_lengths)[0]
@@ -55,11 +56,10 @@ class VideoEncoder(keras.Model):
             lengths = tf.concat([frame_lengths, flat_lengths], axis=0)
         else:
             values, lengths = frames, frame_lengths
-        padded = pad_rows(values, lengths)
-        low = self.clip_encoder(padded, lengths)
+        low = self.clip_encoder(values, lengths)
         clips = low[:m]
         flat = low[m:] if self.flat_context else None
-        video = self.video_encoder(pad_rows(clips, clip_counts), clip_counts, initial_state=flat)
+        video = self.video_encoder(clips, clip_counts, initial_state=flat)
         out = {"video": video, "clips": clips}
         if flat is not None:
             out["flat"] = flat
@@ -68,10 +68,11 @@ class VideoEncoder(keras.Model):
             recon_clips = tf.boolean_mask(high, tf.sequence_mask(clip_counts, tf.shape(high)[1]))
             out.update(recon_high=recon_clips,
                        recon_low=self.clip_decoder(recon_clips, frame_lengths),
-                       frames_padded=padded[:m], frame_lengths=frame_lengths)
+                       frames_padded=pad_rows(frames, frame_lengths),
+                       frame_lengths=frame_lengths)
         return out
 
     def get_config(self):
         return {**super().get_config(), "feature_dim": self.feature_dim, "hidden": self.hidden,
                 "hierarchical": self.hierarchical, "flat_context": self.flat_context,
-                "reconstruct": self.reconstruct}
+                "reconstruct": self.reconstruct, "gru_implementation": self.gru_implementation}
