@@ -1,7 +1,7 @@
 """How fast does HSE train and evaluate, and how much memory does it take?
 
     python bench/train_throughput.py [--sizes paper,h256,demo] [--steps 4] [--eval_videos 4917]
-        [--compare ../base]
+        [--compare ../base] [--bucket_window 0] [--mixed_precision bfloat16]
 
 With --compare, every size also runs with the hse_tf of another checkout (e.g. the previous
 main: `git worktree add ../base <commit>`) in the same run, and a ratio column compares them.
@@ -16,8 +16,9 @@ are the first batches of one epoch over 30 batches' worth of videos.
 
 Batches have ActivityNet shapes: videos drawn from the real train annotations when ../shared/data
 is present (durations -> round(2 * duration) C3D features, the spec's clip cutting and 80-frame
-subsampling, real sentence lengths), random feature values. Batches are built once in memory, so
-this measures the model, not the input pipeline (bench/input_pipeline.py does that).
+subsampling, real sentence lengths), random feature values. Training batches are built once in
+memory and the evaluation's features are made before its clock starts, so this measures the
+model, not the input pipeline (bench/input_pipeline.py does that).
 Sizes: paper = hidden 1024, C3D 500-d, 300-d words, >= 10k vocabulary, batch 64;
        demo  = configs/demo.flags (hidden 128, 64-d features, 50-d words, batch 32).
 """
@@ -46,15 +47,19 @@ SIZES = {
 
 
 class RandomStore:
-    """Feature store stand-in: random [round(2 * duration), D] arrays (C3D rate)."""
+    """Feature store stand-in: random [round(2 * duration), D] arrays (C3D rate), made on first
+    use and kept, so that timed passes measure the model, not numpy's random generator."""
 
     def __init__(self, durations, dim, seed):
         self.durations, self.dim = durations, dim
         self.rng = np.random.default_rng(seed)
+        self.cache = {}
 
     def get(self, vid):
-        n = max(1, round(self.durations[vid] * 2))
-        return self.rng.normal(size=(n, self.dim)).astype(np.float32)
+        if vid not in self.cache:
+            n = max(1, round(self.durations[vid] * 2))
+            self.cache[vid] = self.rng.normal(size=(n, self.dim)).astype(np.float32)
+        return self.cache[vid]
 
 
 def activitynet_split(n, size, seed=0):
@@ -80,7 +85,7 @@ def activitynet_split(n, size, seed=0):
     return VideoDataset(picked, store, vocab, IssueLog("skip"))
 
 
-def run_size(name, steps, eval_videos, bucket_window=50):
+def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none"):
     import keras
     import tensorflow as tf
 
@@ -113,9 +118,12 @@ def run_size(name, steps, eval_videos, bucket_window=50):
                                         output_signature=batch_signature(size["feature_dim"]))
     vocab_size = max(size["vocab"], len(split.vocab), len(split_eval.vocab))
     loss = {"tau_high": size["tau"], "tau_low": size["tau"]} if "tau" in size else None
+    if mixed_precision != "none":  # as the trainer's --mixed_precision (towers only)
+        keras.config.set_dtype_policy(f"mixed_{mixed_precision}")
     model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
                         word_dim=size["word_dim"], hidden=size["hidden"], loss=loss)
     model.build_weights()
+    keras.config.set_dtype_policy("float32")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     times = []
 
@@ -132,6 +140,8 @@ def run_size(name, steps, eval_videos, bucket_window=50):
     train_rate = videos / sum(times[2:])
     train_peak = proc_mb("VmHWM")
 
+    for vid in split_eval.video_ids:  # features made before the clock starts (in memory)
+        split_eval.store.get(vid)
     t = time.perf_counter()
     emb = embed_split(model, split_eval, batch_size=64, feature_dim=size["feature_dim"])
     t_embed = time.perf_counter() - t
@@ -154,6 +164,10 @@ def main():
     p.add_argument("--eval_videos", type=int, default=4917)
     p.add_argument("--bucket_window", type=int, default=50,
                    help="this tree's bucketing window in batches (0: plain shuffling)")
+    p.add_argument("--mixed_precision", default="none", choices=["none", "bfloat16", "float16"],
+                   help="towers' compute type in every tree (the trainer's flag); the "
+                        "embedding then also runs in it, where the trainer's evaluation "
+                        "rebuilds in float32")
     p.add_argument("--child")
     p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
     p.add_argument("--tree", default=ROOT, help=argparse.SUPPRESS)
@@ -161,7 +175,7 @@ def main():
     if args.child:
         sys.path.insert(0, os.path.abspath(args.tree))
         print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos,
-                                              args.bucket_window)))
+                                              args.bucket_window, args.mixed_precision)))
         return
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
@@ -176,7 +190,8 @@ def main():
             # Each tree's child imports that tree's hse_tf (sys.path[0] = the tree).
             out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
                                   str(args.steps), "--eval_videos", str(args.eval_videos),
-                                  "--tree", tree, "--bucket_window", str(args.bucket_window)],
+                                  "--tree", tree, "--bucket_window", str(args.bucket_window),
+                                  "--mixed_precision", args.mixed_precision],
                                  capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": tree})
             if out.returncode:

@@ -106,7 +106,8 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="n
         model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim,
                             vocab_size=vocab_size, word_dim=word_dim,
                             hidden=cfg.get("hidden", 1024),
-                            flat_context=cfg.get("flat_context", True), loss=loss)
+                            flat_context=cfg.get("flat_context", True), loss=loss,
+                            gru_implementation=cfg.get("gru_implementation", "auto"))
         model.build_weights()
     finally:
         keras.config.set_dtype_policy(previous)

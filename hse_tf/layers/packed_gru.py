@@ -7,11 +7,12 @@ ActivityNet-shaped batches a third of the clip GRU's steps and two thirds of the
 steps are padding. Here the rows are sorted by length (longest first), so at step t the rows still
 running are the first `active[t]`, and only those are computed, as PyTorch's PackedSequence does.
 
-The maths is Keras' GRU with reset_after=True (the cuDNN form), gates in the order z, r, h:
+The maths is Keras' GRU with reset_after=True (the cuDNN form), gates in Keras' order z, r, n:
     z = sigmoid(x W_z + b_z + h U_z + c_z)        r = sigmoid(x W_r + b_r + h U_r + c_r)
-    n = tanh(x W_h + b_h + r * (h U_h + c_h))     h' = z * h + (1 - z) * n
+    n = tanh(x W_n + b_n + r * (h U_n + c_n))     h' = z * h + (1 - z) * n
 with kernel W, recurrent kernel U, bias [b; c] exactly as Keras stores them, so checkpoints and
-exports are unchanged. tests/test_packed_gru.py checks outputs and gradients against Keras' GRU.
+exports are unchanged. tests/test_packed_gru.py checks outputs, every gradient and the first
+training steps against Keras' GRU.
 
 Packed layout: the valid (step, row) pairs in step-major order over the sorted rows, i.e. for
 step t the rows 0..active[t]-1; position offsets[t] + i.
@@ -172,7 +173,7 @@ def packed_gru(xs, h0, kernels, biases, packing):
     them through `_backward`."""
 
     @tf.custom_gradient
-    def run(x_z, x_r, x_n, h0, u_z, u_r, u_n, c_z, c_r, c_n):
+    def recurrence(x_z, x_r, x_n, h0, u_z, u_r, u_n, c_z, c_r, c_n):
         kernels = (u_z, u_r, u_n)
         outputs, *gates = _forward((x_z, x_r, x_n), h0,
                                    per_gate_products(kernels, (c_z, c_r, c_n)),
@@ -185,7 +186,7 @@ def packed_gru(xs, h0, kernels, biases, packing):
 
         return outputs, grad
 
-    return run(*xs, h0, *kernels, *biases)
+    return recurrence(*xs, h0, *kernels, *biases)
 
 
 def run(cell, project, h0, packing, training):
