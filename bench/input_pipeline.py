@@ -1,13 +1,15 @@
 """How fast is the input pipeline alone, and does its memory grow with the feature file?
 
-    python bench/input_pipeline.py [--sizes 500,2000] [--batch 64] [--epochs 2]
+    python bench/input_pipeline.py [--sizes 500,2000] [--batch 64] [--epochs 4]
         [--readers 1,2] [--compare ../base]
 
 Writes ActivityNet-shaped data (C3D layout, 500-d, ~2 features/s, real val_1 durations, timestamps
 and sentences when ../shared/data is present), then, in a fresh process per size (and per tree
 with --compare, e.g. the previous main as a `git worktree`; per reader count with --readers),
-streams --epochs epochs through hse_tf.data.pipeline.make_dataset and prints videos/second of the
-last epoch (the file is in the page cache by then, as in training) and memory.
+streams --epochs epochs through hse_tf.data.pipeline.make_dataset and prints the median
+videos/second of the epochs after the first (the file is in the page cache by then, as in
+training; an epoch of 2,000 videos lasts under a second, so single epochs vary by +-30% with the
+machine's load) and memory.
 
 Memory is the child's own VmHWM/VmRSS from /proc (Linux). Not ru_maxrss: Linux carries the parent's
 high-water mark across fork+exec into the child's ru_maxrss, which is what made an earlier version
@@ -73,6 +75,7 @@ def run_one(ann_path, feat_path, batch, epochs=1, readers=1):
     except TypeError:  # a tree without parallel readers
         ds, order = make_dataset(split, batch, shuffle=True, seed=0)
     rss0 = proc_mb("VmRSS")
+    rates = []
     for epoch in range(epochs):
         order.epoch = epoch
         t = time.perf_counter()
@@ -82,7 +85,9 @@ def run_one(ann_path, feat_path, batch, epochs=1, readers=1):
             if tenth is None and n >= len(split) // 10:
                 tenth = proc_mb("VmRSS")  # after warm-up: buffers, h5py caches, prefetch full
         dt = time.perf_counter() - t
-    print(json.dumps({"videos": n, "seconds": dt, "peak_mb": proc_mb("VmHWM"),
+        rates.append(n / dt)
+    rate = float(np.median(rates[1:] or rates))
+    print(json.dumps({"videos": n, "seconds": dt, "rate": rate, "peak_mb": proc_mb("VmHWM"),
                       "rss_before_mb": rss0, "rss_10pct_mb": tenth, "rss_end_mb": proc_mb("VmRSS")}))
 
 
@@ -90,7 +95,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="500,2000")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--readers", default="1")
     p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
     p.add_argument("--child", nargs=4)
@@ -120,7 +125,7 @@ def main():
                     if out.returncode:
                         sys.exit(out.stderr[-3000:])
                     r = json.loads(out.stdout.strip().splitlines()[-1])
-                    rates[tree_name, readers] = r["videos"] / r["seconds"]
+                    rates[tree_name, readers] = r["rate"]
                     print(f"{n:>8}{size:>10.0f}{tree_name:>6}{readers:>8}"
                           f"{rates[tree_name, readers]:>10.0f}{r['rss_10pct_mb']:>12.0f}"
                           f"{r['rss_end_mb']:>12.0f}{r['peak_mb']:>9.0f}", flush=True)
