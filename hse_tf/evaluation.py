@@ -23,8 +23,8 @@ def embed_split(model, video_dataset, batch_size=64, fn=None, feature_dim=None):
     clip_groups [M]: clips with the same number are identical (same video, same frame range).
 
     Videos are embedded longest paragraph first, so that a batch's rows have similar lengths
-    (fewer GRU steps, fuller products; bench/train_throughput.py), then put back in split order.
-    Batches are read one thread ahead of the model.
+    (fewer sequential GRU steps per batch), then put back in split order. Batches are read one
+    thread ahead of the model.
     """
     if fn is None:
         fn = embed_fn(model, feature_dim or video_dataset.features(0).shape[1])

@@ -153,3 +153,4 @@ def test_inference_paths_match_keras(lengths):
     codes = tf.constant(rng.normal(size=(n, 5)).astype(np.float32))
     mask = tf.sequence_mask(lengths, t, tf.float32)[..., None]
     _check(packed(codes, lengths) * mask, keras_gru(codes, lengths) * mask, 1e-5)
+
