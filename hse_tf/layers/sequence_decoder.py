@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from hse_tf.layers import packed_gru
-from hse_tf.layers.sequence_encoder import use_packed
+from hse_tf.layers.sequence_encoder import check_implementation, use_packed
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -19,8 +19,7 @@ class SequenceDecoder(keras.layers.Layer):
     def __init__(self, units, implementation="auto", **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.implementation = implementation
-        use_packed(implementation)  # checks the name
+        self.implementation = check_implementation(implementation)
         self.gru = keras.layers.GRU(
             units, return_sequences=True, kernel_initializer="glorot_uniform",
             recurrent_initializer="glorot_uniform", bias_initializer="zeros", name="gru")

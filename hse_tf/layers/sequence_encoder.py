@@ -9,13 +9,18 @@ from hse_tf.layers.ragged import pad_rows
 IMPLEMENTATIONS = ("auto", "packed", "keras")
 
 
+def check_implementation(implementation):
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    return implementation
+
+
 def use_packed(implementation):
     """'packed' (hse_tf.layers.packed_gru) or 'keras' (keras.layers.GRU, which takes cuDNN on a
     GPU); 'auto' = keras where TensorFlow sees a GPU, packed otherwise. Both compute the same GRU
-    from the same weights."""
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
-    if implementation == "auto":
+    from the same weights. Asked when a call is traced, not when a layer is made (listing devices
+    starts TensorFlow's runtime, after which its thread pools are fixed)."""
+    if check_implementation(implementation) == "auto":
         return not tf.config.list_logical_devices("GPU")
     return implementation == "packed"
 
@@ -38,8 +43,7 @@ class SequenceEncoder(keras.layers.Layer):
     def __init__(self, units, implementation="auto", **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.implementation = implementation
-        use_packed(implementation)  # checks the name
+        self.implementation = check_implementation(implementation)
         self.gru = keras.layers.GRU(
             units, return_sequences=True, kernel_initializer="glorot_uniform",
             recurrent_initializer="glorot_uniform", bias_initializer="zeros", name="gru")
