@@ -29,7 +29,7 @@ class Packing:
         self.rows = tf.shape(lengths)[0]
         self.order = tf.argsort(-lengths, stable=True)  # sorted position -> original row
         sorted_lengths = tf.gather(lengths, self.order)
-        self.steps = tf.maximum(tf.reduce_max(tf.concat([sorted_lengths, [0]], 0)), 0)
+        self.steps = tf.reduce_max(tf.concat([sorted_lengths, [0]], 0))  # 0 for no rows
         grid = sorted_lengths[None, :] > tf.range(self.steps)[:, None]  # [T, N]
         self.active = tf.reduce_sum(tf.cast(grid, tf.int32), axis=1)  # [T]
         self.offsets = tf.concat([[0], tf.cumsum(self.active)], 0)  # [T + 1]
@@ -64,10 +64,14 @@ class Packing:
         return tf.gather(tf.concat([h0_sorted, outputs], 0), index)
 
 
+def _step_array(dtype, width, steps):
+    """One [active[t], width] tensor per step."""
+    return tf.TensorArray(dtype, size=steps, infer_shape=False,
+                          element_shape=tf.TensorShape([None, width]))
+
+
 def _split_steps(packed, active, steps):
-    return tf.TensorArray(packed.dtype, size=steps, infer_shape=False,
-                          element_shape=tf.TensorShape([None, packed.shape[-1]])).split(
-        packed, active)
+    return _step_array(packed.dtype, packed.shape[-1], steps).split(packed, active)
 
 
 def _replace_head(x, head):
@@ -111,14 +115,8 @@ def _forward(xs, h0, recurrent, active, steps, keep_gates):
     three recurrent products (`per_gate_products` or `row_half_products`). Returns packed
     outputs [S, H] and, with keep_gates, the packed z, r, n and h U_n + c_n that the backward
     pass needs."""
-    units = h0.shape[-1]
     inputs = [_split_steps(x, active, steps) for x in xs]
-
-    def empty():
-        return tf.TensorArray(h0.dtype, size=steps, infer_shape=False,
-                              element_shape=tf.TensorShape([None, units]))
-
-    outs = (empty(),) + ((empty(), empty(), empty(), empty()) if keep_gates else ())
+    outs = tuple(_step_array(h0.dtype, h0.shape[-1], steps) for _ in range(5 if keep_gates else 1))
 
     def body(t, h, outs):
         k = active[t]
@@ -147,8 +145,7 @@ def _backward(d_out, packing, h0, outputs, gates, kernels):
     d_n = (1 - z) * (1 - n * n)  # dh' / d(pre-activation of n)
     coefs = [(hp - n) * z * (1 - z), d_n * rn * r * (1 - r), d_n * r]
     steps_of = [_split_steps(v, active, steps) for v in [d_out, z] + coefs]
-    d_hs = tf.TensorArray(d_out.dtype, size=steps, infer_shape=False,
-                          element_shape=tf.TensorShape([None, d_out.shape[-1]]))
+    d_hs = _step_array(d_out.dtype, d_out.shape[-1], steps)
 
     def body(t, carry, d_hs):
         k = active[t]
