@@ -139,18 +139,35 @@ def test_first_training_steps_match_the_keras_gru(name):
 
 
 @pytest.mark.parametrize("lengths", [[3, 1, 2], [3, 7, 1, 7, 4, 2, 6, 5]])
-def test_inference_paths_match_keras(lengths):
-    # Input 5 + hidden 16 = 21: 6 packed steps take the small-call path (weights kept whole,
-    # 2 * 6 < 21), 35 take the per-gate path.
+@pytest.mark.parametrize("units,input_dim", [(16, 5), (15, 1)])
+def test_inference_matches_keras(lengths, units, input_dim):
+    # Inference keeps the weights whole and splits each product into two row halves: 15 units
+    # split 7 / 8, and a 1-wide input cannot be split (one product).
     lengths = tf.constant(lengths, tf.int32)
     n, t = int(lengths.shape[0]), int(tf.reduce_max(lengths))
     rng = np.random.default_rng(6)
-    packed, keras_gru = _pair(SequenceEncoder, 16, 5, seed=7)
-    x = tf.constant(rng.normal(size=(n, t, 5)).astype(np.float32))
-    h0 = tf.constant(rng.normal(size=(n, 16)).astype(np.float32))
+    packed, keras_gru = _pair(SequenceEncoder, units, input_dim, seed=7)
+    x = tf.constant(rng.normal(size=(n, t, input_dim)).astype(np.float32))
+    h0 = tf.constant(rng.normal(size=(n, units)).astype(np.float32))
     _check(packed(x, lengths, initial_state=h0), keras_gru(x, lengths, initial_state=h0), 1e-5)
-    packed, keras_gru = _pair(SequenceDecoder, 16, 5, seed=8)
-    codes = tf.constant(rng.normal(size=(n, 5)).astype(np.float32))
+    packed, keras_gru = _pair(SequenceDecoder, units, input_dim, seed=8)
+    codes = tf.constant(rng.normal(size=(n, input_dim)).astype(np.float32))
     mask = tf.sequence_mask(lengths, t, tf.float32)[..., None]
     _check(packed(codes, lengths) * mask, keras_gru(codes, lengths) * mask, 1e-5)
 
+
+def test_inference_path_is_differentiable():
+    # Frozen-encoder heads may still differentiate through an inference call: TensorFlow's
+    # gradient of the inference loop (whose state shrinks as rows stop) equals Keras'.
+    packed, keras_gru = _pair(SequenceEncoder, 12, 4, seed=9)
+    lengths = tf.constant([2, 5, 1, 5], tf.int32)
+    x = tf.constant(np.random.default_rng(10).normal(size=(4, 5, 4)).astype(np.float32))
+    x = x * tf.sequence_mask(lengths, 5, tf.float32)[..., None]
+    grads = []
+    for layer in (packed, keras_gru):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(layer(x, lengths, training=False)))
+        grads.append(tape.gradient(loss, [x] + layer.trainable_variables))
+    for gp, gk in zip(*grads):
+        _check(gp, gk, 1e-4)

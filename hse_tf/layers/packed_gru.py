@@ -86,9 +86,10 @@ def _column_sum(x):
     return tf.matmul(tf.ones([1, tf.shape(x)[0]], x.dtype), x)[0]
 
 
-# Gates are kept apart (z, r, n), each with its own [*, H] tensors: slicing a [k, 3H] product
-# into gates copies it every step (tf.split took 12% of a training step). Splitting the weights
-# instead copies them once per call, which small inference calls avoid; see `run`.
+# Training keeps the gates apart (z, r, n), each with its own [*, H] tensors: slicing a [k, 3H]
+# product into gates copies it every step (tf.split took 12% of a training step), while
+# splitting the weights copies them once per call. Inference keeps the weights whole (`_infer`):
+# a request's call is too short to repay the weight copies, and its slices are small.
 
 
 def per_gate_products(kernels, biases):
@@ -96,27 +97,25 @@ def per_gate_products(kernels, biases):
     return lambda h: [tf.matmul(h, u) + c for u, c in zip(kernels, biases)]
 
 
-def row_half_products(kernel, bias):
-    """The same with U [H, 3H] kept whole: its two row halves are views, not copies, and their
-    two products run side by side; only the small [k, 3H] result is split per gate."""
+def split_product(kernel):
+    """x -> x kernel, as two products over the row halves of the kernel, which run side by side
+    on two threads (one thread each under --cpu_threads=auto). The halves are views, not copies,
+    so small calls (one request) do not copy the weights either."""
     rows = kernel.shape[0]
+    if rows < 2:
+        return lambda x: tf.matmul(x, kernel)
     half = rows // 2
     top, bottom = tf.split(kernel, [half, rows - half], axis=0)
-
-    def products(h):
-        return tf.split(tf.matmul(h[:, :half], top) + tf.matmul(h[:, half:], bottom) + bias,
-                        3, axis=1)
-    return products
+    return lambda x: tf.matmul(x[:, :half], top) + tf.matmul(x[:, half:], bottom)
 
 
-def _forward(xs, h0, recurrent, active, steps, keep_gates):
-    """The recurrence over packed input projections xs = (x W_z + b_z, x W_r + b_r, x W_n + b_n),
-    each [S, H], from the initial state h0 [N, H] in sorted row order; recurrent(h) gives the
-    three recurrent products (`per_gate_products` or `row_half_products`). Returns packed
-    outputs [S, H] and, with keep_gates, the packed z, r, n and h U_n + c_n that the backward
-    pass needs."""
+def _forward(xs, h0, recurrent, active, steps):
+    """The training recurrence over packed input projections xs = (x W_z + b_z, x W_r + b_r,
+    x W_n + b_n), each [S, H], from the initial state h0 [N, H] in sorted row order; recurrent(h)
+    gives the three recurrent products (`per_gate_products`). Returns the packed outputs [S, H]
+    and the packed z, r, n and h U_n + c_n that the backward pass needs."""
     inputs = [_split_steps(x, active, steps) for x in xs]
-    outs = tuple(_step_array(h0.dtype, h0.shape[-1], steps) for _ in range(5 if keep_gates else 1))
+    outs = tuple(_step_array(h0.dtype, h0.shape[-1], steps) for _ in range(5))
 
     def body(t, h, outs):
         k = active[t]
@@ -126,12 +125,41 @@ def _forward(xs, h0, recurrent, active, steps, keep_gates):
         r = tf.sigmoid(inputs[1].read(t) + rr)
         n = tf.tanh(inputs[2].read(t) + r * rn)
         hn = n + z * (hp - n)
-        written = (hn, z, r, n, rn)[:len(outs)]
-        outs = tuple(ta.write(t, v) for ta, v in zip(outs, written))
+        outs = tuple(ta.write(t, v) for ta, v in zip(outs, (hn, z, r, n, rn)))
         return t + 1, _replace_head(h, hn), outs
 
     _, _, outs = tf.while_loop(lambda t, h, outs: t < steps, body, (0, h0, outs))
     return tuple(ta.concat() for ta in outs)
+
+
+def _infer(x, h0, recurrent_kernel, c_n, active, steps):
+    """Inference recurrence, fewer ops per step than `_forward`: x [S, 3H] packed holds
+    x W + b + [c_z, c_r, 0] (every bias but c_n folded in), the recurrent product is one
+    `split_product` per step, and the state keeps only the rows still running (rows only ever
+    stop). Returns the packed outputs [S, H]."""
+    units = h0.shape[-1]
+    product = split_product(recurrent_kernel)
+    inputs = _split_steps(x, active, steps)
+    with tf.control_dependencies([x]):
+        # Step 0 needs only h0, so TensorFlow would start its products while x is computed:
+        # in a profile of a paragraph request, the two halves of the paragraph GRU's
+        # projection then ran one after the other, behind step 0's products.
+        h0 = tf.identity(h0)
+    outs = _step_array(h0.dtype, units, steps)
+
+    def body(t, h, outs):
+        hp = h[:active[t]]
+        y, xt = product(hp), inputs.read(t)
+        zr = tf.sigmoid(xt[:, :2 * units] + y[:, :2 * units])
+        z, r = zr[:, :units], zr[:, units:]
+        n = tf.tanh(xt[:, 2 * units:] + r * (y[:, 2 * units:] + c_n))
+        hn = n + z * (hp - n)
+        return t + 1, hn, outs.write(t, hn)
+
+    _, _, outs = tf.while_loop(
+        lambda t, h, outs: t < steps, body, (0, h0, outs),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, units]), None))
+    return outs.concat()
 
 
 def _backward(d_out, packing, h0, outputs, gates, kernels):
@@ -174,7 +202,7 @@ def packed_gru(xs, h0, kernels, biases, packing):
         kernels = (u_z, u_r, u_n)
         outputs, *gates = _forward((x_z, x_r, x_n), h0,
                                    per_gate_products(kernels, (c_z, c_r, c_n)),
-                                   packing.active, packing.steps, True)
+                                   packing.active, packing.steps)
 
         def grad(d_out):
             d_xs, d_h0, d_kernels, d_biases = _backward(d_out, packing, h0, outputs, gates,
@@ -187,38 +215,26 @@ def packed_gru(xs, h0, kernels, biases, packing):
 
 
 def run(cell, project, h0, packing, training):
-    """The packed GRU of a Keras GRUCell (reset_after=True) in h0's dtype. project(W, b) gives
-    the packed input projections [S, *] for an input kernel W and bias b.
+    """The packed GRU of a Keras GRUCell (reset_after=True) in h0's dtype. project(product, b)
+    gives the packed input projections [S, *] from product(x) = x W for an input kernel W and
+    a bias b.
 
-    Training: per-gate weights and `packed_gru`'s gradients. Inference: the same, unless the
-    call is small (2 S < input + hidden size, e.g. one request), where splitting the weights
-    would copy more than splitting each step's products (`row_half_products`; a paragraph
-    request: 3.3 ms of weight copies); TensorFlow's own gradient of the loop still applies
-    there."""
+    Training: per-gate weights and `packed_gru`'s gradients. Inference: the weights stay whole
+    (splitting them per gate copies them on every call: 3.3 ms of a paragraph request) and
+    every product is a `split_product`, two halves side by side (`_infer`); TensorFlow's own
+    gradient of the loop applies there."""
     dtype = h0.dtype
     kernel, recurrent_kernel, bias = (tf.cast(v, dtype) for v in
                                       (cell.kernel, cell.recurrent_kernel, cell.bias))
-
-    def per_gate(differentiable):
+    if training:
         ws, us = tf.split(kernel, 3, axis=1), tf.split(recurrent_kernel, 3, axis=1)
         bs, cs = tf.split(bias[0], 3), tf.split(bias[1], 3)
-        xs = [project(w, b) for w, b in zip(ws, bs)]
-        if differentiable:
-            return packed_gru(xs, h0, us, cs, packing)
-        return _forward(xs, h0, per_gate_products(us, cs), packing.active, packing.steps,
-                        False)[0]
-
-    if training:
-        return per_gate(True)
-
-    def whole():
-        xs = tf.split(project(kernel, bias[0]), 3, axis=1)
-        return _forward(xs, h0, row_half_products(recurrent_kernel, bias[1]), packing.active,
-                        packing.steps, False)[0]
-
-    size = tf.shape(packing.row)[0]
-    small = 2 * size < kernel.shape[0] + recurrent_kernel.shape[0]
-    return tf.cond(small, whole, lambda: per_gate(False))
+        xs = [project(lambda x, w=w: tf.matmul(x, w), b) for w, b in zip(ws, bs)]
+        return packed_gru(xs, h0, us, cs, packing)
+    units = recurrent_kernel.shape[0]
+    folded = bias[0] + tf.concat([bias[1][:2 * units], tf.zeros([units], dtype)], 0)
+    return _infer(project(split_product(kernel), folded), h0, recurrent_kernel,
+                  bias[1][2 * units:], packing.active, packing.steps)
 
 
 def encode_max(cell, inputs, lengths, initial_state=None, training=False):
@@ -231,8 +247,8 @@ def encode_max(cell, inputs, lengths, initial_state=None, training=False):
         h0 = tf.zeros([packing.rows, units], inputs.dtype)
     else:
         h0 = tf.gather(tf.cast(initial_state, inputs.dtype), packing.order)
-    # Every input step in one product per gate.
-    outputs = run(cell, lambda w, b: tf.nn.bias_add(tf.matmul(x, w), b), h0, packing,
+    # Every input step in one product (per gate in training).
+    outputs = run(cell, lambda product, b: tf.nn.bias_add(product(x), b), h0, packing,
                   bool(training))
     return packing.max_pool(outputs)
 
@@ -242,6 +258,6 @@ def decode(cell, codes, lengths, training=False):
     outputs, zeros after each row's length. The input projection is computed once per row."""
     packing = Packing(lengths)
     h0 = tf.zeros([packing.rows, cell.units], codes.dtype)
-    outputs = run(cell, lambda w, b: tf.gather(tf.nn.bias_add(tf.matmul(codes, w), b),
-                                               packing.row), h0, packing, bool(training))
+    outputs = run(cell, lambda product, b: tf.gather(tf.nn.bias_add(product(codes), b),
+                                                     packing.row), h0, packing, bool(training))
     return packing.unpack(outputs, packing.steps)
