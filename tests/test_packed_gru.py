@@ -157,8 +157,8 @@ def test_inference_matches_keras(lengths, units, input_dim):
 
 
 def test_inference_path_is_differentiable():
-    # Frozen-encoder heads may still differentiate through an inference call: TensorFlow's
-    # gradient of the inference loop (whose state shrinks as rows stop) equals Keras'.
+    # An inference call stays differentiable: TensorFlow's gradient of the inference loop
+    # (whose state shrinks as rows stop) equals Keras'.
     packed, keras_gru = _pair(SequenceEncoder, 12, 4, seed=9)
     lengths = tf.constant([2, 5, 1, 5], tf.int32)
     x = tf.constant(np.random.default_rng(10).normal(size=(4, 5, 4)).astype(np.float32))
