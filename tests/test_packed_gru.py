@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, SequenceEncoder
+from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows
 from hse_tf.layers.packed_gru import Packing
 
 
@@ -171,3 +171,26 @@ def test_inference_path_is_differentiable():
         grads.append(tape.gradient(loss, [x] + layer.trainable_variables))
     for gp, gk in zip(*grads):
         _check(gp, gk, 1e-4)
+
+
+def test_rows_sharing_values_equal_rows_back_to_back():
+    # A paragraph row reads its sentences' words (starts): the same result as the words copied
+    # back to back, for the packed path (training and inference) and Keras' GRU.
+    rng = np.random.default_rng(11)
+    values = tf.constant(rng.normal(size=(7, 4)).astype(np.float32))
+    lengths = tf.constant([3, 4, 7], tf.int32)  # two sentences, then the paragraph of both
+    starts = tf.constant([0, 3, 0], tf.int32)
+    copied = tf.concat([values, values], 0)  # back to back: rows at 0, 3 and 7
+    assert pad_rows(values, lengths, starts).numpy().tolist() == \
+        pad_rows(copied, lengths).numpy().tolist()
+    for layer in _pair(SequenceEncoder, 6, 4, seed=12):
+        for training in (False, True):
+            _check(layer(values, lengths, starts=starts, training=training),
+                   layer(copied, lengths, training=training), 1e-6)
+
+
+def test_pad_rows_with_starts_by_hand():
+    values = tf.constant([[1.0], [2.0], [3.0], [4.0]])
+    # rows: values[2:4] = [3, 4]; values[0:1] = [1]; values[1:4] = [2, 3, 4]; zeros after.
+    got = pad_rows(values, tf.constant([2, 1, 3]), tf.constant([2, 0, 1]))
+    assert got.numpy()[..., 0].tolist() == [[3, 4, 0], [1, 0, 0], [2, 3, 4]]

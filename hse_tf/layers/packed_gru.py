@@ -37,14 +37,19 @@ class Packing:
         self.step, self.sorted_row = pairs[:, 0], pairs[:, 1]
         self.row = tf.gather(self.order, self.sorted_row)  # original row of each position
 
-    def pack(self, inputs, lengths):
-        """Padded [N, T, D] (right-padded) or values [sum(lengths), D] (rows back to back), in
-        original row order -> [S, D] packed."""
+    def pack(self, inputs, lengths, starts=None):
+        """Padded [N, T, D] (right-padded) or values [V, D], in original row order -> [S, D]
+        packed. Values hold the rows back to back, unless `starts` [N] gives each row's first
+        value (rows may then share values)."""
         if inputs.shape.rank == 2:
-            lengths = tf.cast(lengths, tf.int32)
-            starts = tf.cumsum(lengths, exclusive=True)
-            return tf.gather(inputs, tf.gather(starts, self.row) + self.step)
+            return tf.gather(inputs, self.value_index(lengths, starts))
         return tf.gather_nd(inputs, tf.stack([self.row, self.step], axis=1))
+
+    def value_index(self, lengths, starts=None):
+        """[S] the value each packed position reads (values form; see `pack`)."""
+        if starts is None:
+            starts = tf.cumsum(tf.cast(lengths, tf.int32), exclusive=True)
+        return tf.gather(tf.cast(starts, tf.int32), self.row) + self.step
 
     def unpack(self, packed, max_steps):
         """[S, D] packed -> [N, max_steps, D], original row order, zeros after each row."""
@@ -237,20 +242,27 @@ def run(cell, project, h0, packing, training):
                   bias[1][2 * units:], packing.active, packing.steps)
 
 
-def encode_max(cell, inputs, lengths, initial_state=None, training=False):
-    """SequenceEncoder's packed path: inputs padded [N, T, D] or values [sum(lengths), D] -> max
-    over valid steps of the GRU outputs, [N, H]."""
+def encode_max(cell, inputs, lengths, initial_state=None, training=False, starts=None):
+    """SequenceEncoder's packed path: inputs padded [N, T, D] or values [V, D] (see
+    Packing.pack for `starts`) -> max over valid steps of the GRU outputs, [N, H]."""
     packing = Packing(lengths)
-    x = packing.pack(inputs, lengths)
     units = cell.units
     if initial_state is None:
         h0 = tf.zeros([packing.rows, units], inputs.dtype)
     else:
         h0 = tf.gather(tf.cast(initial_state, inputs.dtype), packing.order)
-    # Every input step in one product (per gate in training).
-    outputs = run(cell, lambda product, b: tf.nn.bias_add(product(x), b), h0, packing,
-                  bool(training))
-    return packing.max_pool(outputs)
+    if starts is not None and not training:
+        # Rows share values (a paragraph and its sentences): project each value once.
+        index = packing.value_index(lengths, starts)
+
+        def project(product, b):
+            return tf.gather(tf.nn.bias_add(product(inputs), b), index)
+    else:
+        x = packing.pack(inputs, lengths, starts)
+
+        def project(product, b):  # every input step in one product (per gate in training)
+            return tf.nn.bias_add(product(x), b)
+    return packing.max_pool(run(cell, project, h0, packing, bool(training)))
 
 
 def decode(cell, codes, lengths, training=False):

@@ -36,8 +36,10 @@ class SequenceEncoder(keras.layers.Layer):
     implementation: see `use_packed`. On CPUs the packed GRU skips the padding steps and
     differentiates faster; on GPUs Keras' GRU runs cuDNN.
 
-    call(inputs, lengths [N], initial_state [N, units] or None) -> [N, units], where inputs are
-    padded [N, T, D] or the rows' values back to back, [sum(lengths), D].
+    call(inputs, lengths [N], initial_state [N, units] or None, starts [N] or None) -> [N, units],
+    where inputs are padded [N, T, D] or the rows' values [V, D]: back to back, or row i at
+    values[starts[i]:starts[i] + lengths[i]] when `starts` is given (rows may share values,
+    which the packed path then projects once).
     """
 
     def __init__(self, units, implementation="auto", **kwargs):
@@ -52,11 +54,12 @@ class SequenceEncoder(keras.layers.Layer):
         self.gru.build((None, None, input_shape[-1]))
         self.built = True
 
-    def call(self, inputs, lengths, initial_state=None, training=None):
+    def call(self, inputs, lengths, initial_state=None, training=None, starts=None):
         if use_packed(self.implementation):
-            return packed_gru.encode_max(self.gru.cell, inputs, lengths, initial_state, training)
+            return packed_gru.encode_max(self.gru.cell, inputs, lengths, initial_state, training,
+                                         starts)
         if inputs.shape.rank == 2:
-            inputs = pad_rows(inputs, lengths)
+            inputs = pad_rows(inputs, lengths, starts)
         mask = tf.sequence_mask(lengths, tf.shape(inputs)[1])
         state = None if initial_state is None else [initial_state]
         outputs = self.gru(inputs, mask=mask, initial_state=state)

@@ -61,10 +61,13 @@ class TextEncoder(keras.Model):
         flat = None
         s = tf.shape(word_lengths)[0]
         if self.flat_context and use_packed(self.sentence_encoder.implementation):
-            # Sentences and whole paragraphs share ENC_w1: one packed call over both (the
-            # video tower does the same); no step is spent on padding either way.
-            both = self.sentence_encoder(tf.concat([vectors, vectors], 0),
-                                         tf.concat([word_lengths, para_lengths], 0))
+            # Sentences and whole paragraphs share ENC_w1 and the same words: one packed call
+            # over both (the video tower does the same), each paragraph row reading the words
+            # of its sentences (projected once at inference).
+            lengths = tf.concat([word_lengths, para_lengths], 0)
+            starts = tf.concat([tf.cumsum(word_lengths, exclusive=True),
+                                tf.cumsum(para_lengths, exclusive=True)], 0)
+            both = self.sentence_encoder(vectors, lengths, starts=starts)
             out["sentences"], flat = both[:s], both[s:]
         else:
             out["sentences"] = self.sentence_encoder(vectors, word_lengths)
