@@ -80,7 +80,8 @@ def _split_steps(packed, active, steps):
 
 
 def _replace_head(x, head):
-    """x with its first len(head) rows replaced by head; the same (static) shape as x."""
+    """x with its first len(head) rows replaced by head; the same (static) shape as x (the
+    backward pass's carry, which grows as rows start again)."""
     out = tf.concat([head, x[tf.shape(head)[0]:]], 0)
     out.set_shape(x.shape)
     return out
@@ -131,9 +132,11 @@ def _forward(xs, h0, recurrent, active, steps):
         n = tf.tanh(inputs[2].read(t) + r * rn)
         hn = n + z * (hp - n)
         outs = tuple(ta.write(t, v) for ta, v in zip(outs, (hn, z, r, n, rn)))
-        return t + 1, _replace_head(h, hn), outs
+        return t + 1, hn, outs  # the state keeps only the rows still running
 
-    _, _, outs = tf.while_loop(lambda t, h, outs: t < steps, body, (0, h0, outs))
+    _, _, outs = tf.while_loop(
+        lambda t, h, outs: t < steps, body, (0, h0, outs),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, h0.shape[-1]]), (None,) * 5))
     return tuple(ta.concat() for ta in outs)
 
 

@@ -6,15 +6,11 @@ import tensorflow as tf
 def pad_rows(values, lengths, starts=None):
     """values [sum(lengths), ...] -> padded [len(lengths), max(lengths), ...] (zeros after).
     With `starts` [N], row i is values[starts[i]:starts[i] + lengths[i]] (rows may overlap)."""
-    if starts is None:
-        return tf.RaggedTensor.from_row_lengths(values, tf.cast(lengths, tf.int64)).to_tensor()
-    lengths, starts = tf.cast(lengths, tf.int32), tf.cast(starts, tf.int32)
-    steps = tf.range(tf.reduce_max(tf.concat([lengths, [0]], 0)))
-    valid = steps[None, :] < lengths[:, None]
-    rows = tf.gather(values, tf.where(valid, starts[:, None] + steps[None, :], 0))
-    extra = tf.ones_like(tf.shape(values)[1:])  # broadcast the mask over the value dimensions
-    valid = tf.reshape(valid, tf.concat([tf.shape(valid), extra], 0))
-    return tf.where(valid, rows, tf.zeros_like(rows))
+    lengths = tf.cast(lengths, tf.int32)
+    if starts is not None:  # copy the rows back to back first
+        shift = tf.cast(starts, tf.int32) - tf.cumsum(lengths, exclusive=True)
+        values = tf.gather(values, tf.repeat(shift, lengths) + tf.range(tf.reduce_sum(lengths)))
+    return tf.RaggedTensor.from_row_lengths(values, tf.cast(lengths, tf.int64)).to_tensor()
 
 
 def segment_ids(lengths):

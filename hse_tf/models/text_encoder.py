@@ -69,7 +69,7 @@ class TextEncoder(keras.Model):
                                 tf.cumsum(para_lengths, exclusive=True)], 0)
             both = self.sentence_encoder(vectors, lengths, starts=starts)
             out["sentences"], flat = both[:s], both[s:]
-        else:
+        else:  # Keras' GRU pads every row to the longest: sentences apart from paragraphs
             out["sentences"] = self.sentence_encoder(vectors, word_lengths)
             if self.flat_context:
                 flat = self.sentence_encoder(vectors, para_lengths)
