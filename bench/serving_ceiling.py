@@ -1,6 +1,6 @@
 """How fast could a request's GRUs be if nothing but their matrix products took time?
 
-    python bench/serving_ceiling.py [--calls 40] [--timeout_ms 2]
+    python bench/serving_ceiling.py [--calls 40]
 
 For the request shapes of bench/serving_latency.py (paper size, hidden 1024), with the
 development server's thread pools (--cpu_threads auto), one process, it times:
@@ -63,9 +63,12 @@ def median_ms(fn, args, calls):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=40, help="timed calls per case (fewer for 64)")
-    p.add_argument("--timeout_ms", type=float, default=2.0,
-                   help="batch_timeout_micros / 1000 of serving/batching.config")
+    p.add_argument("--batching_config", default=os.path.join(os.path.dirname(HERE), "serving",
+                                                             "batching.config"),
+                   help="its batch_timeout_micros is the wait of an under-full batch")
     args = p.parse_args()
+    from hse_tf.serving.batching import BatchingParameters
+    timeout_ms = BatchingParameters.from_file(args.batching_config).batch_timeout_micros / 1000
     from hse_tf.cli import configure_cpu_threads
     threads = configure_cpu_threads("auto")
     import keras
@@ -116,12 +119,13 @@ def main():
         measured[name] = (gflop, call_ms, only_ms)
         print(f"{name:36s}{gflop:8.2f}{call_ms:9.2f}{gflop / call_ms * 1e3:9.0f}{only_ms:13.2f}"
               f"{gflop / only_ms * 1e3:9.0f}{only_ms / call_ms:14.0%}", flush=True)
-    print(f"requests/s that the GRUs' products alone allow (+ {args.timeout_ms:g} ms batch "
-          f"timeout for merged calls; gRPC not counted), as split today and if they ran at the peak:")
+    print(f"requests/s that the GRUs' products alone allow (+ {timeout_ms:g} ms batch "
+          f"timeout for merged calls; gRPC not counted), as split today and if they ran at "
+          f"the peak:")
     for label, (n, names) in REQUESTS.items():
         ms = sum(measured[k][2] for k in names)
         at_peak = sum(measured[k][0] for k in names) / peak * 1e3
-        wait = args.timeout_ms if n > 1 else 0.0
+        wait = timeout_ms if n > 1 else 0.0
         print(f"  {label:34s} products {ms:6.2f} ms -> at most {1000 * n / (ms + wait):6.1f} "
               f"req/s; at the peak {at_peak:6.2f} ms -> {1000 * n / (at_peak + wait):6.1f} req/s")
 
