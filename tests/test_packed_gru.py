@@ -189,6 +189,13 @@ def test_rows_sharing_values_equal_rows_back_to_back():
                    layer(copied, lengths, training=training), 1e-6)
 
 
+def test_starts_with_padded_inputs_is_an_error():
+    # starts index values [V, D]; padded rows would silently ignore them.
+    for layer in _pair(SequenceEncoder, 6, 4, seed=15):
+        with pytest.raises(ValueError, match="starts index values"):
+            layer(tf.zeros([2, 3, 4]), tf.constant([3, 2]), starts=tf.constant([0, 1]))
+
+
 def test_pad_rows_with_starts_by_hand():
     values = tf.constant([[1.0], [2.0], [3.0], [4.0]])
     # rows: values[2:4] = [3, 4]; values[0:1] = [1]; values[1:4] = [2, 3, 4]; zeros after.

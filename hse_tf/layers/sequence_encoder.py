@@ -55,6 +55,9 @@ class SequenceEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, lengths, initial_state=None, training=None, starts=None):
+        if starts is not None and inputs.shape.rank != 2:
+            raise ValueError(f"{self.name}: starts index values [V, D]; got inputs of shape "
+                             f"{inputs.shape} (padded rows already start at 0)")
         if use_packed(self.implementation):
             return packed_gru.encode_max(self.gru.cell, inputs, lengths, initial_state, training,
                                          starts)
