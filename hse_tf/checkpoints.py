@@ -35,8 +35,14 @@ def latest(run_dir):
     pointer = os.path.join(run_dir, POINTER)
     if not os.path.exists(pointer):
         return None
-    with open(pointer) as f:
-        path = os.path.join(run_dir, json.load(f)["latest"])
+    try:
+        with open(pointer) as f:
+            name = json.load(f)["latest"]
+        if not isinstance(name, str) or os.path.basename(name) != name:
+            raise ValueError(f"'latest' is {name!r}, not a checkpoint folder name")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{pointer}: corrupt checkpoint pointer ({e})") from None
+    path = os.path.join(run_dir, name)
     return path if os.path.isdir(path) else None
 
 
@@ -52,8 +58,12 @@ def resolve(path):
 
 def read_state(ckpt_dir):
     """The checkpoint's state.json (epoch, step, learning rate, logs, validation metrics)."""
-    with open(os.path.join(ckpt_dir, "state.json")) as f:
-        return json.load(f)
+    path = os.path.join(ckpt_dir, "state.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:
+        raise ValueError(f"{path}: corrupt checkpoint state ({e})") from None
 
 
 def read_results(run_dir):
@@ -69,11 +79,24 @@ def restore(ckpt_dir, model, with_optimizer=True):
     """Loads weights (and optimizer state) into a built model; returns the saved state dict."""
     if with_optimizer:  # built first, so load_weights restores it too (the npz then confirms)
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(ckpt_dir, "model.weights.h5"))
+    weights = os.path.join(ckpt_dir, "model.weights.h5")
+    try:
+        model.load_weights(weights)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # h5py's OSError/KeyError, Keras' ValueError: none names the file
+        raise ValueError(f"{weights}: cannot load the model weights ("
+                         f"{' '.join(str(e).split()) or type(e).__name__})") from None
     if with_optimizer:
         opt = model.optimizer
-        with np.load(os.path.join(ckpt_dir, "optimizer.npz")) as z:
-            values = [z[k] for k in sorted(z.files)]
+        npz = os.path.join(ckpt_dir, "optimizer.npz")
+        try:
+            with np.load(npz) as z:
+                values = [z[k] for k in sorted(z.files)]
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise ValueError(f"{npz}: cannot read the optimizer state ({e})") from None
         if len(values) != len(opt.variables):
             raise ValueError(f"{ckpt_dir}: optimizer state has {len(values)} variables, the model's "
                              f"optimizer {len(opt.variables)}")

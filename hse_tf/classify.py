@@ -54,10 +54,14 @@ def evaluate(clf, emb, y, classes):
 
 
 def train(checkpoint, train_labels, val_labels, features, out, layout="c3d_hdf5", hidden=512,
-          epochs=50, lr=1e-3, batch_size=64, seed=0, on_bad_input="error", log=print):
+          epochs=50, lr=1e-3, batch_size=64, seed=0, on_bad_input="error", log=print,
+          overwrite=False):
     import keras
 
-    from hse_tf.data.atomic import atomic_dir
+    from hse_tf.data.outputs import CLASSIFIER, claim, owned_dir
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    claim(out, CLASSIFIER, overwrite)  # before training: fail fast
     from hse_tf.experiment import load_run
     from hse_tf.heads.mlp_classifier import MLPClassifier
     keras.utils.set_random_seed(seed)
@@ -74,7 +78,7 @@ def train(checkpoint, train_labels, val_labels, features, out, layout="c3d_hdf5"
     if val_labels:
         _, xv, yv, _ = _data(model, val_labels, features, layout, classes, on_bad_input, 64)
         result["val"] = evaluate(clf, xv, yv, classes)
-    with atomic_dir(out) as tmp:
+    with owned_dir(out, CLASSIFIER, overwrite) as tmp:
         clf.save(os.path.join(tmp, "classifier.keras"))
         with open(os.path.join(tmp, "classifier.json"), "w") as f:
             json.dump({"checkpoint": ckpt, "classes": classes, "layout": layout,
@@ -112,7 +116,7 @@ def main(argv):
     if argv[1] == "train":
         train(FLAGS.checkpoint, FLAGS.train_labels, FLAGS.val_labels, FLAGS.features, FLAGS.out,
               FLAGS.feature_layout or "c3d_hdf5", FLAGS.hidden, FLAGS.epochs, FLAGS.lr, seed=FLAGS.seed,
-              on_bad_input=FLAGS.on_bad_input)
+              on_bad_input=FLAGS.on_bad_input, overwrite=FLAGS.overwrite)
     else:
         eval_saved(FLAGS.classifier, FLAGS.labels, FLAGS.features, FLAGS.feature_layout,
                    FLAGS.on_bad_input)
@@ -128,8 +132,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("features", None, "Feature file or folder.")
     flags.DEFINE_string("feature_layout", None, "Default: c3d_hdf5 (train), as trained (eval).")
     flags.DEFINE_string("out", "runs/mlp", "Output folder (train).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing classifier folder at --out (train).")
     flags.DEFINE_integer("hidden", 512, "Hidden units.")
-    flags.DEFINE_integer("epochs", 50, "Training epochs.")
+    flags.DEFINE_integer("epochs", 50, "Training epochs.", lower_bound=1)
     flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_enum("on_bad_input", "error", ["error", "skip"], "Bad or missing features.")

@@ -165,3 +165,46 @@ def configure_cpu_threads(mode="auto"):
             "--cpu_threads: TensorFlow is already running; thread pools unchanged")
         return None
     return intra, inter
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse then names the flag in its one-line error)."""
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    import argparse
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def parse_clip_times(text, flag="--clip_times"):
+    """'0:12.5,12.5:30' -> [[0.0, 12.5], [12.5, 30.0]] (seconds), with a one-line error naming
+    the flag and the bad item."""
+    import math
+    out = []
+    for item in (text or "").split(","):
+        parts = item.strip().split(":")
+        try:
+            start, end = (float(x) for x in parts)
+        except ValueError:
+            raise ValueError(f"{flag}: {item.strip()!r} is not START:END in seconds "
+                             f"(e.g. 0:12.5,12.5:30)") from None
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+            raise ValueError(f"{flag}: {item.strip()!r} needs 0 <= START <= END, finite")
+        out.append([start, end])
+    return out

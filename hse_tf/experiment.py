@@ -119,8 +119,13 @@ def load_run(path):
     from hse_tf import checkpoints
     ckpt = checkpoints.resolve(path)
     run_dir = os.path.dirname(os.path.abspath(ckpt))
-    with open(os.path.join(run_dir, "run_config.json")) as f:
-        cfg = json.load(f)
+    config = os.path.join(run_dir, "run_config.json")
+    try:
+        with open(config) as f:
+            cfg = json.load(f)
+        cfg["feature_dim"], cfg["word_dim"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{config}: corrupt run config ({e})") from None
     vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
     model = model_from_config(cfg, cfg["feature_dim"], len(vocab), cfg["word_dim"])
     checkpoints.restore(ckpt, model, with_optimizer=False)

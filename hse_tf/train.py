@@ -53,8 +53,8 @@ flags.DEFINE_float("tau_high", 5e-4, "Reconstruction weight, clip/sentence level
 flags.DEFINE_float("tau_low", 1e-4, "Reconstruction weight, frame/word level (0: off).")
 flags.DEFINE_bool("weak_low", False, "Weak correspondence: block-mean low-level match.")
 # Training.
-flags.DEFINE_integer("epochs", 15, "Epochs.")
-flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).")
+flags.DEFINE_integer("epochs", 15, "Epochs.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).", lower_bound=1)
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("lr_decay_every", 10, "Epochs between learning-rate decays.")
 flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
@@ -78,6 +78,9 @@ flags.DEFINE_integer("seed", 0, "Random seed (init, shuffling).")
 flags.DEFINE_bool("deterministic", False, "Deterministic ops (slower; exact reruns).")
 flags.DEFINE_string("run_dir", "runs/default", "Output folder.")
 flags.DEFINE_bool("resume", False, "Continue from the latest checkpoint in --run_dir.")
+flags.DEFINE_bool("overwrite", False, "Replace the run already in --run_dir (its config, "
+                  "vocabulary, checkpoints, results and logs; nothing else there). Without it "
+                  "(or --resume), a --run_dir holding a run is refused.")
 flags.DEFINE_integer("eval_every", 1, "Validation retrieval every N epochs (0: only at the end).")
 flags.DEFINE_string("cpu_threads", "auto", "Thread pools when training on CPU only: 'auto' runs "
                     "ops one thread each and max(2, cores) ops side by side (intra-op "
@@ -87,7 +90,8 @@ flags.DEFINE_string("cpu_threads", "auto", "Thread pools when training on CPU on
 flags.DEFINE_string("profile_steps", "", "FIRST,LAST: record a TensorBoard profile of these "
                     "training steps (1-based, e.g. 10,15) to RUN_DIR/logs/train; open "
                     "TensorBoard's Profile tab.")
-flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for evaluation.")
+flags.DEFINE_integer("eval_batch_size", 64, "Videos per batch when embedding for evaluation.",
+                     lower_bound=1)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
 flags.DEFINE_integer("projector_max", 2000, "Validation videos in the Embedding Projector (0: off).")
@@ -134,16 +138,49 @@ def chief_and_task(strategy):
     return chief, resolver.task_id
 
 
+RUN_FILES = ("run_config.json", "vocab.txt", "checkpoint.json", "results.json", "logs")
+
+
+def claim_run_dir(run_dir, resume=False, overwrite=False):
+    """Refuses a --run_dir that holds a run, unless resuming it; with `overwrite`, removes that
+    run's own files (RUN_FILES and ckpt-NNNN folders) and nothing else."""
+    import re
+    import shutil
+
+    from hse_tf.data.outputs import OutputError
+    if resume or not os.path.isdir(run_dir):
+        return
+    if not any(os.path.exists(os.path.join(run_dir, f))
+               for f in ("run_config.json", "checkpoint.json")):
+        return
+    if not overwrite:
+        raise OutputError(f"{run_dir}: already holds a training run; pass --resume to continue "
+                          f"it, --overwrite to replace it, or choose another --run_dir")
+    for name in os.listdir(run_dir):
+        path = os.path.join(run_dir, name)
+        if name in RUN_FILES or re.fullmatch(r"ckpt-\d{4,}", name) or re.fullmatch(
+                r"\.tmp-(ckpt-\d{4,}|run_config\.json|checkpoint\.json|results\.json)-.*",
+                name):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+
+
 def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, deterministic=False,
-          eval_batch_size=64, projector_max=2000, profile_steps=None):
+          eval_batch_size=64, projector_max=2000, profile_steps=None, overwrite=False):
     """Runs training; returns the final validation metrics (or {} without a validation split).
 
     profile_steps: (first, last) global steps (1-based) to record a TensorBoard profile of,
     written to RUN_DIR/logs/train/plugins/profile/.
 
     A run that fails before its first checkpoint leaves no run folder behind (if it made it).
+    A run_dir that already holds a run is refused unless `resume` or `overwrite`.
     """
     import shutil
+    if int(cfg.get("epochs", 1)) < 1:
+        raise ValueError(f"--epochs must be >= 1, got {cfg['epochs']}")
+    claim_run_dir(run_dir, resume, overwrite)
     fresh = not os.path.exists(run_dir)
     try:
         return _train(cfg, run_dir, resume, strategy_name, verbose, deterministic,
@@ -301,7 +338,7 @@ def main(argv):
         logging.info("CPU threads: %d per op, %d ops at once (--cpu_threads)", *threads)
     results = train(cfg, FLAGS.run_dir, FLAGS.resume, FLAGS.strategy, FLAGS.verbose,
                     FLAGS.deterministic, FLAGS.eval_batch_size, FLAGS.projector_max,
-                    parse_profile_steps(FLAGS.profile_steps))
+                    parse_profile_steps(FLAGS.profile_steps), FLAGS.overwrite)
     if results:
         from hse_tf.evaluation import format_table
         print(format_table(results, f"final validation retrieval ({FLAGS.run_dir})"))

@@ -74,7 +74,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("feature_layout", "c3d_hdf5", "c3d_hdf5, inception_npz, didemo_hdf5, hdf5")
     flags.DEFINE_string("classes", None, "JSON list of class names (default: the CSV's labels).")
     flags.DEFINE_enum("on_bad_input", "error", ["error", "skip"], "Bad or missing features.")
-    flags.DEFINE_integer("batch_size", 64, "Videos per batch.")
+    flags.DEFINE_integer("batch_size", 64, "Videos per batch.", lower_bound=1)
     flags.DEFINE_string("out", None, "Write the results as JSON here.")
     from hse_tf import cli
     cli.run_absl(main)

@@ -29,14 +29,14 @@ def main(argv):
         res = train(FLAGS.checkpoint, FLAGS.train_annotations, FLAGS.features, FLAGS.out,
                     FLAGS.val_annotations, FLAGS.feature_layout or "c3d_hdf5", FLAGS.epochs,
                     FLAGS.lr, FLAGS.hidden, FLAGS.word_dim, FLAGS.max_len, FLAGS.min_word_count,
-                    seed=FLAGS.seed, beam=FLAGS.beam)
+                    seed=FLAGS.seed, beam=FLAGS.beam, overwrite=FLAGS.overwrite)
         print(json.dumps(res))
     elif argv[1] == "eval":
         evaluate(FLAGS.captioner, FLAGS.annotations, FLAGS.features, FLAGS.feature_layout,
                  FLAGS.beam, FLAGS.length_penalty, FLAGS.out_json)
     else:
-        times = ([[float(x) for x in c.split(":")] for c in FLAGS.clip_times.split(",")]
-                 if FLAGS.clip_times else None)
+        from hse_tf.cli import parse_clip_times
+        times = parse_clip_times(FLAGS.clip_times) if FLAGS.clip_times else None
         for (t0, t1), caption in predict(FLAGS.captioner, FLAGS.features, FLAGS.video_id,
                                          FLAGS.feature_layout, FLAGS.annotations, times,
                                          FLAGS.duration, FLAGS.beam):
@@ -53,14 +53,15 @@ if __name__ == "__main__":
     flags.DEFINE_string("features", None, "Feature file or folder.")
     flags.DEFINE_string("feature_layout", None, "Default c3d_hdf5 (train), as trained (else).")
     flags.DEFINE_string("out", "runs/caption", "Output folder (train).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing captioner folder at --out (train).")
     flags.DEFINE_string("out_json", None, "Write scores and captions here (eval).")
-    flags.DEFINE_integer("epochs", 25, "Training epochs (paper: 25).")
+    flags.DEFINE_integer("epochs", 25, "Training epochs (paper: 25).", lower_bound=1)
     flags.DEFINE_float("lr", 1e-3, "Adam learning rate (paper: 1e-3).")
     flags.DEFINE_integer("hidden", 512, "LSTM units.")
     flags.DEFINE_integer("word_dim", 300, "Word embedding size (random init).")
-    flags.DEFINE_integer("max_len", 30, "Longest caption in words.")
+    flags.DEFINE_integer("max_len", 30, "Longest caption in words.", lower_bound=1)
     flags.DEFINE_integer("min_word_count", 1, "Caption vocabulary: words seen at least this often.")
-    flags.DEFINE_integer("beam", 5, "Beam width (1 = greedy).")
+    flags.DEFINE_integer("beam", 5, "Beam width (1 = greedy).", lower_bound=1)
     flags.DEFINE_float("length_penalty", 0.0, "Divide beam scores by length**this (0 = off).")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_string("video_id", None, "Video to caption (predict).")

@@ -38,15 +38,18 @@ def token_arrays(sentences, cap_vocab, max_len):
 
 def train(checkpoint, train_annotations, features, out, val_annotations=None, layout="c3d_hdf5",
           epochs=25, lr=1e-3, hidden=512, word_dim=300, max_len=30, min_count=1, batch_size=64,
-          seed=0, beam=5):
+          seed=0, beam=5, overwrite=False):
     import keras
 
     from hse_tf.caption.captioner import Captioner, caption_words
     from hse_tf.data.annotations import read_activitynet_captions
-    from hse_tf.data.atomic import atomic_dir
+    from hse_tf.data.outputs import CAPTIONER, claim, owned_dir
     from hse_tf.data.features import open_features
     from hse_tf.data.vocabulary import Vocabulary
     from hse_tf.experiment import load_run
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    claim(out, CAPTIONER, overwrite)  # before training: fail fast
     keras.utils.set_random_seed(seed)
     _, vocab, model, ckpt = load_run(checkpoint)
     store = open_features(layout, features)
@@ -65,7 +68,7 @@ def train(checkpoint, train_annotations, features, out, val_annotations=None, la
                    shuffle=True, verbose=2)
     meta = {"checkpoint": ckpt, "layout": layout, "max_len": max_len, "beam": beam,
             "words": cap_vocab.words, "final_loss": float(hist.history["loss"][-1])}
-    with atomic_dir(out) as tmp:
+    with owned_dir(out, CAPTIONER, overwrite) as tmp:
         cap.save(os.path.join(tmp, "captioner.keras"))
         with open(os.path.join(tmp, "captioner.json"), "w") as f:
             json.dump(meta, f)

@@ -141,10 +141,21 @@ class NpzFolderStore(FeatureStore):
             raise DataError("feature folder does not exist", file=self.path)
 
     def _file_of(self, video_id):
-        return os.path.join(self.path, f"{video_id}.npz")
+        """<folder>/<id>.npz; an id that would name a file elsewhere (a path separator, '..',
+        a NUL) is bad input, never a path."""
+        vid = str(video_id)
+        if (not vid or vid in (".", "..") or "/" in vid or "\\" in vid or "\0" in vid
+                or os.sep in vid or (os.altsep and os.altsep in vid)):
+            raise DataError("video id is not a plain file name (path separators or '..'); "
+                            "ids never name files outside the feature folder", file=self.path,
+                            video=video_id, field="video_id")
+        return os.path.join(self.path, f"{vid}.npz")
 
     def __contains__(self, video_id):
-        return os.path.exists(self._file_of(video_id))
+        try:
+            return os.path.exists(self._file_of(video_id))
+        except DataError:
+            return False
 
     def keys(self):
         return sorted(n[:-4] for n in os.listdir(self.path) if n.endswith(".npz"))

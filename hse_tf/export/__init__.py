@@ -1,8 +1,19 @@
-"""SavedModel export for TF Serving: `python -m hse_tf.export --checkpoint RUN --out models/`."""
+"""SavedModel export for TF Serving: `python -m hse_tf.export --checkpoint RUN --out models/`.
 
-from hse_tf.export.exporter import (export_caption, export_classifier, export_encoders,
-                                    export_features, write_saved_model)
-from hse_tf.export.layout import latest_version, next_version
+The names below load on first use, so that `python -m hse_tf.export` can hide TensorFlow's
+start-up lines before TensorFlow is imported (hse_tf.cli).
+"""
 
-__all__ = ["export_caption", "export_classifier", "export_encoders", "export_features", "latest_version",
-           "next_version", "write_saved_model"]
+import importlib
+
+_NAMES = {"Member": "exporter", "export_caption": "exporter", "export_classifier": "exporter",
+          "export_encoders": "exporter", "export_features": "exporter",
+          "write_export": "exporter", "write_saved_model": "exporter",
+          "latest_version": "layout", "next_version": "layout"}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name not in _NAMES:
+        raise AttributeError(f"module 'hse_tf.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hse_tf.export.{_NAMES[name]}"), name)

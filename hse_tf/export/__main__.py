@@ -13,9 +13,13 @@ from absl import app, flags, logging
 
 flags.DEFINE_string("checkpoint", None, "Training run folder or one of its ckpt-NNNN folders.")
 flags.DEFINE_string("out", "models", "Model base folder (TF Serving's model_base_path parent).")
-flags.DEFINE_integer("version", None, "Version number; default: one above the highest present.")
-flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.")
-flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.")
+flags.DEFINE_integer("version", None, "Version number of every model of this export; default: "
+                     "one above the highest present.", lower_bound=1)
+flags.DEFINE_bool("overwrite", False, "Replace an existing --version (only an hse_tf export).")
+flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.",
+                     lower_bound=1)
+flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.",
+                     lower_bound=1)
 flags.DEFINE_string("classifier_checkpoint", None, "Classifier folder (python -m "
                     "hse_tf.classify train): also export hse_classifier.")
 flags.DEFINE_string("caption_checkpoint", None, "Captioner folder (python -m hse_tf.caption "
@@ -32,33 +36,29 @@ def main(argv):
     if not FLAGS.checkpoint:
         raise app.UsageError("--checkpoint is required")
     from hse_tf.experiment import load_run
-    from hse_tf.export import export_encoders
+    from hse_tf.export import exporter
     cfg, vocab, model, ckpt = load_run(FLAGS.checkpoint)
-    paths = export_encoders(model, vocab, FLAGS.out, FLAGS.version,
-                            {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
-                            FLAGS.max_clips, FLAGS.max_sentences)
+    members = exporter.encoder_members(
+        model, vocab, {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
+        FLAGS.max_clips, FLAGS.max_sentences)
     settings = cfg.get("feature_extraction")
     if settings and FLAGS.feature_extractor == "auto":
-        from hse_tf.export import export_features
-        paths["hse_features"] = export_features(settings, FLAGS.out, FLAGS.version,
-                                                {"checkpoint": os.path.abspath(ckpt)})
+        members.append(exporter.features_member(settings, {"checkpoint": os.path.abspath(ckpt)}))
     if FLAGS.caption_checkpoint:
         from hse_tf.caption.jobs import load_captioner
-        from hse_tf.export import export_caption
         captioner, meta = load_captioner(FLAGS.caption_checkpoint)
         if os.path.abspath(meta["checkpoint"]) != os.path.abspath(ckpt):
             logging.warning("captioner was trained on %s, exporting with %s", meta["checkpoint"],
                             ckpt)
-        paths["hse_caption"] = export_caption(
-            model, captioner, meta, FLAGS.out, FLAGS.version, FLAGS.max_clips,
-            {"captioner": os.path.abspath(FLAGS.caption_checkpoint)})
+        members.append(exporter.caption_member(
+            model, captioner, meta, FLAGS.max_clips,
+            {"captioner": os.path.abspath(FLAGS.caption_checkpoint)}))
     if FLAGS.classifier_checkpoint:
         from hse_tf.classify import load_classifier
-        from hse_tf.export import export_classifier
         clf, meta = load_classifier(FLAGS.classifier_checkpoint)
-        paths["hse_classifier"] = export_classifier(
-            model, clf, meta, FLAGS.out, FLAGS.version,
-            {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)})
+        members.append(exporter.classifier_member(
+            model, clf, meta, {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)}))
+    paths = exporter.write_export(FLAGS.out, members, FLAGS.version, FLAGS.overwrite)
     for name, path in paths.items():
         logging.info("exported %s -> %s", name, path)
         print(f"{name}: {path}")

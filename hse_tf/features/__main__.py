@@ -4,13 +4,15 @@
 python -m hse_tf.features backbones        # the registry: name, input size, feature size
 
 Video ids are the file names without extension. Rerunning the same command skips finished
-videos; a changed setting is refused. Then train on the result:
+videos; a changed setting is refused, and so is an --out that is not an extraction of ours. Then train on the result:
 
     python -m hse_tf.train ... --features feats.hdf5 --feature_layout hdf5
 """
 
 import argparse
 import sys
+
+from hse_tf.cli import positive_float, positive_int
 
 
 def _parser():
@@ -23,13 +25,13 @@ def _parser():
     e.add_argument("--out", required=True, help="feature file (hdf5) or folder (inception_npz)")
     e.add_argument("--layout", default="hdf5", choices=["hdf5", "inception_npz"])
     e.add_argument("--backbone", default="inception_v3")
-    e.add_argument("--fps", type=float, default=2.0,
+    e.add_argument("--fps", type=positive_float, default=2.0,
                    help="frames sampled per second of video, by timestamp")
     e.add_argument("--weights", default="imagenet",
                    help="'imagenet' (Keras downloads them on first use), a weights file, or "
                         "'none' (random, seeded by --seed: for tests and benchmarks only)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--batch_size", type=int, default=32, help="frames per backbone call")
+    e.add_argument("--batch_size", type=positive_int, default=32, help="frames per backbone call")
     e.add_argument("--on_bad_input", default="error", choices=["error", "skip"],
                    help="a corrupt, empty, audio-only or unreadable file: stop with an error "
                         "naming it, or skip it and count it")
@@ -50,8 +52,6 @@ def main(argv=None):
     from hse_tf.features.backbones import get_backbone
     from hse_tf.features.extractor import extract
     get_backbone(args.backbone)  # an unknown name fails before anything is opened
-    if args.fps <= 0:
-        raise ValueError(f"--fps must be > 0, got {args.fps}")
     issues = IssueLog(args.on_bad_input)
     stats = extract(args.videos, args.out, args.layout, args.backbone, args.fps, args.weights,
                     args.seed, args.batch_size, issues, progress=not args.quiet)

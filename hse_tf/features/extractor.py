@@ -16,6 +16,7 @@ on disk (backbone, fps, weights, ...) is refused.
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -36,6 +37,8 @@ def extraction_settings(backbone, fps, weights, seed):
     """What decides the features' values; stored with them and compared on every rerun."""
     from hse_tf.features.backbones import get_backbone
     spec = get_backbone(backbone)
+    if not math.isfinite(float(fps)) or float(fps) <= 0:
+        raise ValueError(f"--fps must be a finite number > 0, got {fps}")
     if weights in (None, "none"):
         weights = "none"
     elif weights != "imagenet":
@@ -72,6 +75,32 @@ def _check_same(path, old, new):
                         field="settings")
 
 
+def _check_ours(layout, out):
+    """An existing --out must be an extraction of ours (it is then extended, never replaced)."""
+    if not os.path.lexists(out):
+        return
+    if layout == "inception_npz":
+        if not os.path.isdir(out):
+            raise DataError("exists and is not a folder; refusing to write features into it",
+                            file=out, field="--out")
+        if os.listdir(out) and not os.path.exists(os.path.join(out, SETTINGS_FILE)):
+            raise DataError(f"a folder with other files and no {SETTINGS_FILE}: not an "
+                            f"extraction of python -m hse_tf.features; refusing to write into it "
+                            f"(choose another --out)", file=out, field="--out")
+        return
+    if not os.path.isfile(out):
+        raise DataError("exists and is not a file; refusing to replace it", file=out,
+                        field="--out")
+    try:
+        ours = read_settings(layout, out) is not None
+    except OSError:
+        ours = False
+    if not ours:
+        raise DataError("exists and is not a feature file written by python -m hse_tf.features "
+                        "extract; refusing to change it (choose another --out)", file=out,
+                        field="--out")
+
+
 class FeatureWriter:
     """Where finished videos go, per layout; knows which videos are already done."""
 
@@ -79,6 +108,7 @@ class FeatureWriter:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown output layout {layout!r}; choose from {list(LAYOUTS)}")
         self.layout, self.out, self.settings = layout, os.fspath(out), settings
+        _check_ours(layout, self.out)
         _check_same(self.out, read_settings(layout, self.out), settings)
         if layout == "inception_npz":
             os.makedirs(self.out, exist_ok=True)

@@ -8,10 +8,12 @@
     python -m hse_tf.index search INDEX "a man is surfing on a wave" -k 10 [--json]
     python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
     python -m hse_tf.index search INDEX --video_id v_abc --text_index TEXT_INDEX   # video -> text
+    python -m hse_tf.index verify INDEX        # every file's checksum, every row (in full)
 
 `build` embeds every video with the exported hse_video model; with --videos, each file is first
 decoded at the model's fps and run through the exported hse_features backbone. Progress goes to
-stderr and interrupted builds resume. It writes an exact index up to 50,000 videos and a faiss
+stderr and interrupted builds resume (with the same inputs, checked by fingerprint). An
+existing --out must be an index, and is replaced only with --overwrite. It writes an exact index up to 50,000 videos and a faiss
 IVF-PQ index with exact re-ranking beyond (--kind and the faiss parameters override). Clip
 embeddings go to INDEX/clips.
 """
@@ -19,6 +21,8 @@ embeddings go to INDEX/clips.
 import argparse
 import json
 import sys
+
+from hse_tf.cli import positive_int
 
 
 def _parser():
@@ -35,15 +39,14 @@ def _parser():
     b.add_argument("--layout", default="c3d_hdf5",
                    choices=["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"])
     b.add_argument("--annotations", help="take clips from these annotations (else uniform)")
-    b.add_argument("--format", default="activitynet",
-                   help="annotation format: activitynet, didemo, youcook2")
-    b.add_argument("--uniform_clips", type=int, default=4,
+    _format_arg(b)
+    b.add_argument("--uniform_clips", type=positive_int, default=4,
                    help="clips per video when there are no annotations (equal segments)")
     b.add_argument("--out", required=True)
-    b.add_argument("--batch_size", type=int, default=32)
-    b.add_argument("--shard_size", type=int, default=1024,
+    b.add_argument("--batch_size", type=positive_int, default=32)
+    b.add_argument("--shard_size", type=positive_int, default=1024,
                    help="videos per resumable shard")
-    b.add_argument("--max_shards", type=int, help="stop after this many new shards (split a "
+    b.add_argument("--max_shards", type=positive_int, help="stop after this many new shards (split a "
                    "long build across jobs; rerun to continue)")
     b.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
     b.add_argument("--runner", default="local",
@@ -54,20 +57,29 @@ def _parser():
     t = sub.add_parser("build-text", help="embed annotated paragraphs (for video -> text)")
     t.add_argument("--model", required=True)
     t.add_argument("--annotations", required=True)
-    t.add_argument("--format", default="activitynet")
+    _format_arg(t)
     t.add_argument("--out", required=True)
     _index_args(t)
     s = sub.add_parser("search", help="query an index")
     s.add_argument("index")
     s.add_argument("query", nargs="?", help="text query (sentences end with . ! ?)")
-    s.add_argument("-k", type=int, default=10)
+    s.add_argument("-k", type=positive_int, default=10, help="results (at most the index's rows)")
     s.add_argument("--model", help="export folder (default: the one the index was built with)")
     s.add_argument("--video_id", help="video -> nearest paragraphs (needs --text_index)")
     s.add_argument("--text_index")
     s.add_argument("--on_unknown", default="rank", choices=["rank", "refuse"],
                    help="a query with no known words: rank by the UNK embedding, or refuse")
     s.add_argument("--json", action="store_true", help="print JSON")
+    v = sub.add_parser("verify", help="check an index in full: every file's checksum, every "
+                       "row finite and unit length")
+    v.add_argument("index")
     return p
+
+
+def _format_arg(p):
+    from hse_tf.data.annotations import READERS
+    p.add_argument("--format", default="activitynet", choices=sorted(READERS),
+                   help="annotation format")
 
 
 def _index_args(p):
@@ -82,6 +94,9 @@ def _index_args(p):
     p.add_argument("--ef_construction", type=int)
     p.add_argument("--ef_search", type=int)
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing index at --out (only an index folder), and start "
+                        "afresh an interrupted build whose inputs changed")
 
 
 def _params(args):
@@ -93,8 +108,6 @@ def _params(args):
 
 def _annotations(path, fmt, issues):
     from hse_tf.data.annotations import READERS
-    if fmt not in READERS:
-        raise SystemExit(f"unknown annotation format {fmt!r}; choose from {sorted(READERS)}")
     return READERS[fmt](path, issues=issues)
 
 
@@ -111,19 +124,19 @@ def main(argv=None):
         issues = IssueLog(args.on_bad_input)
         anns = _annotations(args.annotations, args.format, issues) if (
             args.annotations) else None
+        from hse_tf.index.encoders import Encoders
+        encoders = Encoders(args.model)
         if args.videos:
             from hse_tf.features.video_file_store import VideoFileStore
-            from hse_tf.index.encoders import Encoders
-            frames_model = Encoders(args.model)
-            store = VideoFileStore(args.videos, frames_model.features[1]["fps"],
-                                   frames_model.embed_frames)
+            store = VideoFileStore(args.videos, encoders.features[1]["fps"],
+                                   encoders.embed_frames)
         else:
             store = open_features(args.layout, args.features)
         index = build_video_index(
-            args.model, store, args.out, anns,
+            encoders, store, args.out, anns,
             args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
             max_shards=args.max_shards, progress=not args.quiet, issues=issues,
-            runner=args.runner, pipeline_args=beam_args)
+            runner=args.runner, pipeline_args=beam_args, overwrite=args.overwrite)
         if index is None:
             print(f"stopped after {args.max_shards} shard(s); rerun to continue")
         else:
@@ -136,8 +149,16 @@ def main(argv=None):
         from hse_tf.index.builder import build_text_index
         anns = _annotations(args.annotations, args.format, IssueLog("error"))
         index = build_text_index(args.model, anns, args.out, kind=args.kind,
-                                 params=_params(args), progress=not args.quiet)
+                                 params=_params(args), progress=not args.quiet,
+                                 overwrite=args.overwrite)
         print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")
+        return 0
+    if args.command == "verify":
+        from hse_tf.index.gallery_index import verify
+        for path in _index_folders(args.index):
+            r = verify(path)
+            print(f"{path}: ok ({r['rows']:,} rows x {r['dim']}, {r['kind']}; sha256 of "
+                  f"{', '.join(r['checksummed']) or 'no files (built before checksums)'})")
         return 0
     index = GalleryIndex.load(args.index)
     warnings = []
@@ -150,9 +171,8 @@ def main(argv=None):
         if not args.query:
             raise QueryError("give a text query, or --video_id with --text_index")
         from hse_tf.index.encoders import Encoders
-        models = args.model or index.metadata.get("models_dir")
-        results, warnings = text_query(index, Encoders(models), args.query, args.k,
-                                       args.on_unknown)
+        results, warnings = text_query(index, Encoders.for_index(index, args.model), args.query,
+                                       args.k, args.on_unknown)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:
@@ -161,6 +181,13 @@ def main(argv=None):
     else:
         print(as_table(results))
     return 0
+
+
+def _index_folders(path):
+    """An index folder and the clip index inside it, if any."""
+    import os
+    clips = os.path.join(path, "clips")
+    return [path] + ([clips] if os.path.exists(os.path.join(clips, "index.json")) else [])
 
 
 if __name__ == "__main__":

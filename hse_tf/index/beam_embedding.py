@@ -15,7 +15,7 @@ filesystem).
 
 import os
 
-from hse_tf.index.builder import write_shard
+from hse_tf.index.builder import shard_done, shard_path, write_shard
 
 
 def _beam():
@@ -27,11 +27,12 @@ def _beam():
 
 
 def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
-                 pipeline_args=(), skip_bad=False):
+                 pipeline_args=(), skip_bad=False, version=None):
     """Runs the pipeline for `jobs` = [(shard index, [(position, video id), ...])] and writes
     those shards. `span_fn(video_id, features)` gives a video's inclusive frame spans. A video
     whose features or spans raise DataError fails the pipeline, or with `skip_bad` is left out
-    (Beam counter hse_tf/bad_videos); a shard left empty is still written."""
+    (Beam counter hse_tf/bad_videos); a shard left empty is still written. `version`: the
+    export version whose hse_video the workers load (the one the build records)."""
     beam = _beam()
     from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler,
                                                PredictionResult, RunInference)
@@ -44,11 +45,11 @@ def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner
 
         def __init__(self):
             super().__init__()
-            self._models_dir, self._batch = models_dir, batch_size
+            self._models_dir, self._batch, self._version = models_dir, batch_size, version
 
         def load_model(self):
             from hse_tf.index.encoders import Encoders
-            encoders = Encoders(self._models_dir)
+            encoders = Encoders(self._models_dir, self._version)
             encoders.video  # load now, once per worker
             return encoders
 
@@ -82,7 +83,7 @@ def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner
     def write(kv):
         shard, rows = kv
         rows = list(rows)
-        write_shard(os.path.join(shard_dir, f"{shard:05d}.npz"), rows)
+        write_shard(shard_path(shard_dir, shard), rows)
         yield len(rows)
 
     items = [(shard, pos, vid) for shard, members in jobs for pos, vid in members]
@@ -96,6 +97,6 @@ def embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner
              | "group" >> beam.GroupByKey()
              | "write shards" >> beam.FlatMap(write))
     for shard, _ in jobs:  # every video of the shard was skipped
-        path = os.path.join(shard_dir, f"{shard:05d}.npz")
-        if not os.path.exists(path):
+        path = shard_path(shard_dir, shard)
+        if not shard_done(path):
             write_shard(path, [])

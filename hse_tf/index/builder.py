@@ -1,8 +1,11 @@
 """Batch-embeds a feature file into a video index (and a clip index), resumably.
 
-Work goes to `<out>.partial/`: plan.json (the videos and settings) and shards/NNNNN.npz, each
-written atomically. An interrupted build, run again with the same arguments, keeps the finished
-shards and embeds only the rest; the finished index replaces `<out>` as a whole.
+Work goes to `<out>.partial/`: plan.json (the videos, settings, and fingerprints of the
+features, annotations and models) and shards/NNNNN.npz with their sha256, each written
+atomically. An interrupted build, run again with the same inputs, keeps the finished shards and
+embeds only the rest; changed inputs are refused (or, with --overwrite, start afresh). The
+finished index (videos, and clips in <out>/clips) replaces `<out>` as one unit; an existing
+`<out>` must be an index and is replaced only with --overwrite (hse_tf.data.outputs).
 """
 
 import json
@@ -15,8 +18,10 @@ from hse_tf.data import clips as clip_rules
 from hse_tf.data.atomic import atomic_path
 from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
+from hse_tf.data.fingerprint import input_fingerprint, sha256_file, value_fingerprint
+from hse_tf.data.outputs import INDEX, OutputError, claim, owned_dir
 from hse_tf.index.encoders import Encoders
-from hse_tf.index.gallery_index import GalleryIndex
+from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
 
 
 def _progress(total, what, enabled, initial=0):
@@ -26,10 +31,20 @@ def _progress(total, what, enabled, initial=0):
                 else " paragraphs", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
+def shard_path(shard_dir, i):
+    """The file of shard `i` (its checksum sits beside it, in <file>.sha256)."""
+    return os.path.join(shard_dir, f"{i:05d}.npz")
+
+
+def shard_done(path):
+    """A shard is finished once its checksum is written (after the shard itself)."""
+    return os.path.exists(path + ".sha256")
+
+
 def write_shard(path, rows):
     """rows: (position, video id, video embedding, clip embeddings or None, spans) of one shard,
-    in any order -> its shard file, sorted by position (atomic; the local build and the Beam
-    pipeline both write shards with it)."""
+    in any order -> its shard file, sorted by position, then its sha256 beside it (both atomic;
+    the local build and the Beam pipeline both write shards with it)."""
     rows = sorted(rows, key=lambda r: r[0])
     clips = [r[3] for r in rows if r[3] is not None]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -38,6 +53,20 @@ def write_shard(path, rows):
                  clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
                  counts=np.asarray([len(r[4]) for r in rows]),
                  spans=np.asarray([s for r in rows for s in r[4]], np.int64).reshape(-1, 2))
+    digest = sha256_file(path)
+    with atomic_path(path + ".sha256") as tmp, open(tmp, "w") as f:
+        f.write(digest)
+
+
+def read_shard(path):
+    """A finished shard's arrays, after checking its sha256."""
+    with open(path + ".sha256") as f:
+        want = f.read().strip()
+    if sha256_file(path) != want:
+        raise IndexFileError(f"{path}: checksum mismatch (corrupt shard); delete it and its "
+                             f".sha256 to embed its videos again")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
 
 
 def _spans(feats, uniform_clips, issues, ann):
@@ -48,47 +77,88 @@ def _spans(feats, uniform_clips, issues, ann):
     return cut_clips(ann, len(feats), issues)
 
 
+def _store_fingerprint(store):
+    """Content fingerprint of the features: the feature file or folder, or each video file."""
+    files = getattr(store, "files", None)
+    if files is not None:  # VideoFileStore
+        return value_fingerprint({v: input_fingerprint(p) for v, p in sorted(files.items())})
+    return input_fingerprint(store.path)
+
+
+def _annotations_fingerprint(annotations):
+    return value_fingerprint([[a.video_id, a.duration, [list(map(float, s)) for s in a.segments],
+                               a.unit, a.feature_length] for a in annotations])
+
+
+def _open_plan(partial, plan, overwrite):
+    """Starts `partial` with `plan`, or checks that the interrupted build there had the same
+    inputs and settings (by fingerprint); with `overwrite`, an unlike one is started afresh."""
+    plan_path = os.path.join(partial, "plan.json")
+    if os.path.exists(plan_path):
+        try:
+            with open(plan_path) as f:
+                old = json.load(f)
+        except ValueError as e:
+            raise IndexFileError(f"{plan_path}: corrupt ({e}); delete {partial} to start over")
+        if old == plan:
+            return
+        if not overwrite:
+            changed = sorted(k for k in set(old) | set(plan) if old.get(k) != plan.get(k))
+            raise ValueError(f"{partial}: an interrupted build with other inputs or settings is "
+                             f"here ({', '.join(changed)} changed); rerun with the same inputs, "
+                             f"or pass --overwrite to start afresh")
+        shutil.rmtree(partial)
+    elif os.path.lexists(partial) and (not os.path.isdir(partial) or os.listdir(partial)):
+        raise OutputError(f"{partial}: exists and is not an interrupted index build (no "
+                          f"plan.json); refusing to use it")
+    with atomic_path(plan_path) as tmp, open(tmp, "w") as f:
+        json.dump(plan, f)
+
+
 def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4, batch_size=32,
                       shard_size=1024, kind="auto", params=None, clip_kind="auto",
                       max_shards=None, progress=True, issues=None, runner="local",
-                      pipeline_args=()):
+                      pipeline_args=(), overwrite=False):
     """Embeds every video (of `annotations`, or of `store`) and writes the index to `out`.
 
+    models_dir: an export folder, or an Encoders of one (its version is used throughout).
     runner: 'local' embeds in this process; any Apache Beam runner name (DirectRunner,
     DataflowRunner, FlinkRunner, SparkRunner, ...) embeds with a Beam pipeline
     (hse_tf.index.beam_embedding; `pipeline_args` are its options) that writes the same shards.
-    Returns the GalleryIndex, or None when `max_shards` stopped the build early (run again to
-    continue)."""
+    `out` may exist only as an index folder, and is then replaced only with `overwrite`
+    (hse_tf.data.outputs); `overwrite` also starts afresh an interrupted build whose inputs
+    differ. Returns the GalleryIndex, or None when `max_shards` stopped the build early (run
+    again to continue)."""
     from hse_tf.data.errors import IssueLog
     issues = issues or IssueLog()
+    for name, value in (("uniform_clips", uniform_clips), ("batch_size", batch_size),
+                        ("shard_size", shard_size)):
+        if int(value) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    claim(out, INDEX, overwrite)
     anns = {a.video_id: a for a in annotations} if annotations is not None else None
     video_ids = [a.video_id for a in annotations] if annotations is not None else sorted(
         store.keys())
     if not video_ids:
         raise ValueError(f"{store.path}: no videos to index")
-    encoders = Encoders(models_dir)
+    encoders = models_dir if isinstance(models_dir, Encoders) else Encoders(models_dir)
     model_path = encoders.video[1]["path"]
     partial = out.rstrip("/") + ".partial"
     plan = {"videos": video_ids, "features": os.path.abspath(store.path),
-            "model": os.path.abspath(model_path), "uniform_clips": uniform_clips,
-            "annotations": anns is not None, "shard_size": shard_size}
+            "features_fingerprint": _store_fingerprint(store),
+            "model": os.path.abspath(model_path), "models": encoders.records(),
+            "uniform_clips": uniform_clips, "annotations": None if anns is None else
+            _annotations_fingerprint(annotations), "shard_size": shard_size}
     if getattr(store, "fps", None):
         plan["fps"] = store.fps
-    plan_path = os.path.join(partial, "plan.json")
-    if os.path.exists(plan_path):
-        with open(plan_path) as f:
-            old = json.load(f)
-        if old != plan:
-            raise ValueError(f"{partial}: an interrupted build with other inputs or settings is "
-                             f"here; delete it, or rerun with the same arguments")
-    else:
-        with atomic_path(plan_path) as tmp, open(tmp, "w") as f:
-            json.dump(plan, f)
+    _open_plan(partial, plan, overwrite)
     shards = [video_ids[i:i + shard_size] for i in range(0, len(video_ids), shard_size)]
     shard_dir = os.path.join(partial, "shards")
     os.makedirs(shard_dir, exist_ok=True)
-    done = {i for i in range(len(shards))
-            if os.path.exists(os.path.join(shard_dir, f"{i:05d}.npz"))}
+    done = {i for i in range(len(shards)) if shard_done(shard_path(shard_dir, i))}
+    finish = dict(shards=shards, shard_dir=shard_dir, anns=anns, plan=plan, out=out,
+                  partial=partial, kind=kind, params=params, clip_kind=clip_kind,
+                  overwrite=overwrite, models_dir=encoders.models_dir)
     if runner != "local":
         from hse_tf.index.beam_embedding import embed_shards
         todo = [i for i in range(len(shards)) if i not in done]
@@ -100,15 +170,14 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
         def span_fn(vid, feats):
             return _spans(feats, uniform_clips, fixed, anns[vid] if anns else None)
 
-        embed_shards(models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
-                     pipeline_args, skip_bad=issues.policy == "skip")
-        written = sum(len(np.load(os.path.join(shard_dir, f"{i:05d}.npz"))["ids"])
-                      for i in todo)
+        embed_shards(encoders.models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
+                     pipeline_args, skip_bad=issues.policy == "skip", version=encoders.version)
+        written = sum(len(read_shard(shard_path(shard_dir, i))["ids"]) for i in todo)
         for _ in range(sum(len(shards[i]) for i in todo) - written):
             issues.fixed("bad_video", "skipped by the Beam pipeline (see its bad_videos counter)")
         if len(done) + len(todo) < len(shards):
             return None
-        return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)
+        return _finish(**finish)
     bar = _progress(len(video_ids), "embedding videos", progress,
                     initial=sum(len(shards[i]) for i in done))
     new = 0
@@ -118,32 +187,41 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
         if max_shards is not None and new >= max_shards:
             bar.close()
             return None
-        rows = []  # (position, video id, video embedding, clip embeddings, spans)
-        for start in range(0, len(shard), batch_size):
-            ids, feats = [], []
-            for v in shard[start:start + batch_size]:
-                try:
-                    feats.append(store.get(v))
-                    ids.append(v)
-                except DataError as e:  # raised under --on_bad_input=error
-                    issues.bad("bad_video", e)
-            bar.update(len(shard[start:start + batch_size]) - len(ids))
-            if not ids:
-                continue
-            sp = [_spans(f, uniform_clips, issues, anns[v] if anns else None)
-                  for v, f in zip(ids, feats)]
-            v_emb, c_emb = encoders.embed_videos(feats, sp)
-            rows.extend((len(rows) + j, v, v_emb[j], None if c_emb is None else c_emb[j], sp[j])
-                        for j, v in enumerate(ids))
-            bar.update(len(ids))
-        write_shard(os.path.join(shard_dir, f"{i:05d}.npz"), rows)
+        write_shard(shard_path(shard_dir, i),
+                    _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues,
+                                 bar))
         new += 1
     bar.close()
-    return _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind)
+    return _finish(**finish)
 
 
-def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind):
-    parts = [np.load(os.path.join(shard_dir, f"{i:05d}.npz")) for i in range(len(shards))]
+def _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues, bar):
+    """The rows of one shard: (position, video id, video embedding, clip embeddings, spans)."""
+    rows = []
+    for start in range(0, len(shard), batch_size):
+        ids, feats = [], []
+        for v in shard[start:start + batch_size]:
+            try:
+                feats.append(store.get(v))
+                ids.append(v)
+            except DataError as e:  # raised under --on_bad_input=error
+                issues.bad("bad_video", e)
+        bar.update(len(shard[start:start + batch_size]) - len(ids))
+        if not ids:
+            continue
+        sp = [_spans(f, uniform_clips, issues, anns[v] if anns else None)
+              for v, f in zip(ids, feats)]
+        v_emb, c_emb = encoders.embed_videos(feats, sp)
+        base = len(rows)  # positions follow the shard's order, whatever the batch size
+        rows.extend([(base + j, v, v_emb[j], None if c_emb is None else c_emb[j], sp[j])
+                     for j, v in enumerate(ids)])
+        bar.update(len(ids))
+    return rows
+
+
+def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind, overwrite,
+            models_dir):
+    parts = [read_shard(shard_path(shard_dir, i)) for i in range(len(shards))]
     parts = [p for p in parts if len(p["ids"])]  # shards whose videos were all skipped
     if not parts:
         raise DataError("no video could be embedded (all were skipped as bad input)",
@@ -152,11 +230,13 @@ def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind
     video = np.concatenate([p["video"] for p in parts])
     counts = np.concatenate([p["counts"] for p in parts])
     spans = np.concatenate([p["spans"] for p in parts])
-    meta = {"model": plan["model"], "models_dir": os.path.dirname(os.path.dirname(plan["model"])),
-            "features": plan["features"], "content": "videos",
+    meta = {"model": plan["model"], "models_dir": os.path.abspath(models_dir),
+            "models": plan["models"], "features": plan["features"], "content": "videos",
             "clips": "annotations" if anns else f"{plan['uniform_clips']} uniform segments"}
+    if plan.get("fps"):
+        meta["fps"] = plan["fps"]
     index = GalleryIndex(video_ids, video, kind, params, meta)
-    index.save(out)
+    clip_index = None
     if parts[0]["clips"].size:
         owner = np.repeat(np.arange(len(video_ids)), counts)
         within = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -171,16 +251,23 @@ def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind
                 entry["start"], entry["end"] = s / plan["fps"], (e + 1) / plan["fps"]
             clip_ids.append(entry)
         clips = np.concatenate([p["clips"] for p in parts])
-        GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"}).save(
-            os.path.join(out, "clips"))
+        clip_index = GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"})
+    with owned_dir(out, INDEX, overwrite) as tmp:  # the video and clip indices as one unit
+        index.write(tmp)
+        if clip_index is not None:
+            os.makedirs(os.path.join(tmp, "clips"))
+            clip_index.write(os.path.join(tmp, "clips"))
     shutil.rmtree(partial, ignore_errors=True)
     return index
 
 
 def build_text_index(models_dir, annotations, out, batch_size=64, kind="auto", params=None,
-                     progress=True):
+                     progress=True, overwrite=False):
     """Paragraph index of annotated videos (for video -> nearest paragraphs)."""
-    encoders = Encoders(models_dir)
+    if int(batch_size) < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
+    claim(out, INDEX, overwrite)
+    encoders = models_dir if isinstance(models_dir, Encoders) else Encoders(models_dir)
     bar = _progress(len(annotations), "embedding paragraphs", progress)
     parts = []
     for start in range(0, len(annotations), batch_size):
@@ -188,10 +275,11 @@ def build_text_index(models_dir, annotations, out, batch_size=64, kind="auto", p
         parts.append(encoders.embed_text([a.sentences for a in chunk])["paragraph"])
         bar.update(len(chunk))
     bar.close()
-    meta = {"model": encoders.text[1]["path"], "models_dir": os.path.abspath(models_dir),
+    meta = {"model": encoders.text[1]["path"],
+            "models_dir": os.path.abspath(encoders.models_dir), "models": encoders.records(),
             "content": "paragraphs",
             "first_sentences": [a.sentences[0] for a in annotations]}
     index = GalleryIndex([a.video_id for a in annotations], np.concatenate(parts), kind, params,
                          meta)
-    index.save(out)
+    index.save(out, overwrite)
     return index

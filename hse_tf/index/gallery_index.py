@@ -1,7 +1,8 @@
 """A searchable set of L2-normalised embeddings with ids: exact or faiss (IVF / HNSW).
 
-On disk (a folder, written atomically):
-  index.json      kind, dim, count, parameters, model, extra metadata
+On disk (a folder, written atomically; hse_tf.data.outputs says when one may be replaced):
+  index.json      kind, dim, count, parameters, model, extra metadata, and the sha256 of each
+                  of the files below (`load` checks those it reads whole, `verify` all)
   ids.json        the id of each row (a video id, or {"video", "start", "end"} for clips)
   embeddings.npy  [N, D] float32 (exact search; also kept for approximate indices so they can
                   be rebuilt with other parameters without re-embedding)
@@ -24,7 +25,8 @@ import os
 
 import numpy as np
 
-from hse_tf.data.atomic import atomic_dir
+from hse_tf.data.fingerprint import sha256_file
+from hse_tf.data.outputs import INDEX, owned_dir
 
 KINDS = ("auto", "exact", "ivf", "ivfpq", "hnsw")
 EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF-PQ + re-rank beyond
@@ -129,6 +131,8 @@ class GalleryIndex:
         if q.shape[1] != self.dim:
             raise ValueError(f"query dimension {q.shape[1]} does not match the index's "
                              f"{self.dim} (built with model {self.metadata.get('model', '?')})")
+        if int(k) < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
         k = min(int(k), len(self))
         if self.faiss_index is None:
             # Queries in chunks, so the similarity block stays ~256 MB however large the index.
@@ -165,21 +169,39 @@ class GalleryIndex:
         rows = np.take_along_axis(part, order, 1)
         return np.take_along_axis(sims, rows, 1), rows
 
-    def save(self, path):
-        with atomic_dir(path) as tmp:
-            np.save(os.path.join(tmp, "embeddings.npy"), self.embeddings)
-            with open(os.path.join(tmp, "ids.json"), "w") as f:
-                json.dump(self.ids, f)
-            if self.faiss_index is not None:
-                import faiss
-                faiss.write_index(self.faiss_index, os.path.join(tmp, "faiss.index"))
-            with open(os.path.join(tmp, "index.json"), "w") as f:
-                json.dump({"kind": self.kind, "dim": self.dim, "count": len(self),
-                           "params": self.params, **self.metadata}, f, indent=1)
+    def save(self, path, overwrite=False):
+        """Writes the index to the folder `path`, atomically. An existing folder is replaced only
+        when it is an index folder and `overwrite` is set (hse_tf.data.outputs)."""
+        with owned_dir(path, INDEX, overwrite) as tmp:
+            self.write(tmp)
         return path
+
+    def write(self, folder):
+        """Writes the index files into an existing (new) folder, with a sha256 of each file in
+        index.json (checked by load and verify)."""
+        files = {"embeddings.npy": lambda f: np.save(f, self.embeddings),
+                 "ids.json": lambda f: f.write(json.dumps(self.ids).encode())}
+        if self.faiss_index is not None:
+            import faiss
+            files["faiss.index"] = lambda f: f.write(
+                faiss.serialize_index(self.faiss_index).tobytes())
+        checksums = {}
+        for name, write in files.items():
+            with open(os.path.join(folder, name), "wb") as f:
+                write(f)
+            checksums[name] = sha256_file(os.path.join(folder, name))
+        with open(os.path.join(folder, "index.json"), "w") as f:
+            json.dump({"kind": self.kind, "dim": self.dim, "count": len(self),
+                       "params": self.params, **self.metadata, "checksums": checksums}, f,
+                      indent=1)
 
     @classmethod
     def load(cls, path):
+        """Loads an index folder. Checks every file's shape and dtype; the sha256 of every file
+        read whole (ids.json, faiss.index and, except for a memory-mapped ivfpq index,
+        embeddings.npy) against index.json; and that the loaded vectors are finite. A
+        memory-mapped embeddings.npy is not read here (only its shortlisted rows are, per
+        query): `verify` checks it in full. Indices written before checksums load unchecked."""
         meta_path = os.path.join(path, "index.json")
         if not os.path.isdir(path) or not os.path.exists(meta_path):
             raise IndexFileError(f"{meta_path}: no index here (build one with "
@@ -189,27 +211,32 @@ class GalleryIndex:
                 meta = json.load(f)
             kind, dim, count = meta.pop("kind"), meta.pop("dim"), meta.pop("count")
             params = meta.pop("params")
-        except (ValueError, KeyError) as e:
+            if kind not in KINDS or not isinstance(count, int) or not isinstance(dim, int):
+                raise ValueError(f"kind {kind!r}, count {count!r}, dim {dim!r}")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise IndexFileError(f"{meta_path}: corrupt index metadata ({e})") from None
+        checksums = meta.pop("checksums", None) or {}
+        mapped = kind == "ivfpq"  # reads only the shortlisted rows: map the file
+        for name in ("ids.json", "faiss.index") + (() if mapped else ("embeddings.npy",)):
+            _check_sum(path, name, checksums)
         try:
             with open(os.path.join(path, "ids.json")) as f:
                 ids = json.load(f)
         except (OSError, ValueError) as e:
             raise IndexFileError(f"{os.path.join(path, 'ids.json')}: cannot read ({e})") from None
+        emb_path = os.path.join(path, "embeddings.npy")
         try:
-            # ivfpq reads only the shortlisted rows: map the file instead of loading it.
-            emb = np.load(os.path.join(path, "embeddings.npy"),
-                          mmap_mode="r" if kind == "ivfpq" else None)
+            emb = np.load(emb_path, mmap_mode="r" if mapped else None)
         except (OSError, ValueError) as e:
-            raise IndexFileError(f"{os.path.join(path, 'embeddings.npy')}: cannot read "
-                                 f"({e})") from None
+            raise IndexFileError(f"{emb_path}: cannot read ({e})") from None
         if emb.shape != (count, dim) or len(ids) != count:
             raise IndexFileError(f"{path}: index.json says {count} x {dim}, found embeddings "
                                  f"{emb.shape} and {len(ids)} ids")
         index = cls.__new__(cls)
         if emb.dtype != np.float32:
-            raise IndexFileError(f"{os.path.join(path, 'embeddings.npy')}: dtype {emb.dtype}, "
-                                 f"expected float32")
+            raise IndexFileError(f"{emb_path}: dtype {emb.dtype}, expected float32")
+        if not mapped and not np.all(np.isfinite(emb)):
+            raise IndexFileError(f"{emb_path}: NaN or Inf values")
         index.ids, index.embeddings, index.kind = ids, emb, kind
         index.params, index.metadata, index.faiss_index = params, meta, None
         if kind != "exact":
@@ -225,3 +252,40 @@ class GalleryIndex:
                                      f"{index.faiss_index.d}, expected {count} x {dim}")
             index._set_search_params(index.faiss_index)
         return index
+
+
+def _check_sum(path, name, checksums):
+    """Compares a file's sha256 with the one index.json recorded (when it recorded one)."""
+    want = checksums.get(name)
+    file = os.path.join(path, name)
+    if want is None:
+        return
+    if not os.path.exists(file):
+        raise IndexFileError(f"{file}: missing (index.json lists it)")
+    if sha256_file(file) != want:
+        raise IndexFileError(f"{file}: checksum mismatch (the file changed or is corrupt since "
+                             f"the index was built); rebuild the index")
+
+
+def verify(path):
+    """Checks an index folder in full: loads it (shapes, dtypes, small files' checksums), then
+    every file's sha256, and every row finite and of unit length (read in blocks, so a
+    memory-mapped file of any size is checked in bounded memory). Returns a summary dict;
+    raises IndexFileError naming the first bad file."""
+    index = GalleryIndex.load(path)
+    with open(os.path.join(path, "index.json")) as f:
+        checksums = json.load(f).get("checksums") or {}
+    for name in sorted(checksums):
+        _check_sum(path, name, checksums)
+    emb_path = os.path.join(path, "embeddings.npy")
+    for s in range(0, len(index), 65_536):
+        block = np.asarray(index.embeddings[s:s + 65_536])
+        if not np.all(np.isfinite(block)):
+            raise IndexFileError(f"{emb_path}: NaN or Inf values in rows {s}-{s + len(block) - 1}")
+        norms = np.linalg.norm(block, axis=1)
+        bad = np.flatnonzero(np.abs(norms - 1) > 1e-3)
+        if len(bad):
+            raise IndexFileError(f"{emb_path}: row {s + int(bad[0])} is not unit length "
+                                 f"(norm {norms[bad[0]]:.4f})")
+    return {"path": path, "rows": len(index), "dim": index.dim, "kind": index.kind,
+            "checksummed": sorted(checksums)}

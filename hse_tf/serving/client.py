@@ -5,13 +5,20 @@
         --layout c3d_hdf5 --video_id v_abc --annotations val_1.json
     python -m hse_tf.serving.client metadata --server localhost:8500 --model hse_text
 
-Works against TF Serving and the development stand-in (hse_tf.serving.server) alike.
+Works against TF Serving and the development stand-in (hse_tf.serving.server) alike; with
+--ssl_ca over TLS, and with --auth_token_file sending `authorization: Bearer <token>`.
 """
 
+if __name__ == "__main__":  # a command: hide TensorFlow's start-up lines (hse_tf.cli)
+    from hse_tf import cli
+    cli.quiet_tensorflow()
+
 import json
+import math
 import sys
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
@@ -26,12 +33,21 @@ class HSEClient:
     """Embeds paragraphs and videos through PredictionService.Predict."""
 
     def __init__(self, target="localhost:8500", timeout=60.0, text_model="hse_text",
-                 video_model="hse_video"):
-        self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                             ("grpc.max_send_message_length", MAX_MESSAGE)])
+                 video_model="hse_video", ssl_ca=None, token=None, ssl_target_name=None):
+        """ssl_ca: PEM bytes of the CA (or the self-signed certificate) to trust: TLS;
+        token: sent as `authorization: Bearer <token>` with every call."""
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                   ("grpc.max_send_message_length", MAX_MESSAGE)]
+        if ssl_target_name:
+            options.append(("grpc.ssl_target_name_override", ssl_target_name))
+        if ssl_ca is not None:
+            self.channel = grpc.secure_channel(
+                target, grpc.ssl_channel_credentials(root_certificates=ssl_ca), options)
+        else:
+            self.channel = grpc.insecure_channel(target, options)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.timeout, self.text_model, self.video_model = timeout, text_model, video_model
+        self._call_metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     def close(self):
         self.channel.close()
@@ -49,7 +65,7 @@ class HSEClient:
                 value if isinstance(value, tensor_pb2.TensorProto)
                 else tf.make_tensor_proto(value))
         request.output_filter.extend(output_filter)
-        response = self.stub.Predict(request, timeout=self.timeout)
+        response = self.stub.Predict(request, timeout=self.timeout, metadata=self._call_metadata)
         return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
     def embed_paragraphs(self, paragraphs, version=None):
@@ -75,7 +91,8 @@ class HSEClient:
         if version is not None:
             request.model_spec.version.value = version
         request.metadata_field.append("signature_def")
-        response = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        response = self.stub.GetModelMetadata(request, timeout=self.timeout,
+                                              metadata=self._call_metadata)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
 
@@ -107,18 +124,33 @@ def _text(args, client):
 
 def _video(args, client):
     from hse_tf.data.annotations import load_json
+    from hse_tf.data.errors import DataError
     from hse_tf.data.features import open_features
     feats = open_features(args.layout, args.features).get(args.video_id)
     if args.annotations:
         ann = load_json(args.annotations)
-        if args.video_id not in ann:
-            raise SystemExit(f"{args.annotations}: no video {args.video_id}")
-        times, duration = ann[args.video_id]["timestamps"], ann[args.video_id]["duration"]
+        if not isinstance(ann, dict) or args.video_id not in ann:
+            raise DataError("no such video", file=args.annotations, video=args.video_id)
+        entry = ann[args.video_id]
+        try:
+            times = np.asarray(entry["timestamps"], np.float64).reshape(-1, 2)
+            duration = float(entry["duration"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"needs 'timestamps' [[start, end], ...] and 'duration' in seconds "
+                            f"({type(e).__name__}: {e})", file=args.annotations,
+                            video=args.video_id, field="timestamps") from None
+        if not np.all(np.isfinite(times)) or not math.isfinite(duration):
+            raise DataError("NaN or Inf times", file=args.annotations, video=args.video_id,
+                            field="timestamps")
+        times = times.tolist()
     else:
         if not args.clip_times or args.duration is None:
-            raise SystemExit("give --annotations, or --clip_times and --duration")
-        times = [[float(x) for x in c.split(":")] for c in args.clip_times.split(",")]
+            raise ValueError("give --annotations, or --clip_times and --duration")
+        from hse_tf.cli import parse_clip_times
+        times = parse_clip_times(args.clip_times)
         duration = args.duration
+        if not math.isfinite(duration) or duration <= 0:
+            raise ValueError(f"--duration must be a finite number > 0, got {duration}")
     out = client.embed_videos([feats], [times], [duration])
     return {"video": out["video"][0].tolist(),
             "clips": out["clips"][0].tolist() if "clips" in out else None}
@@ -129,6 +161,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Embed text or videos through TF Serving (gRPC).")
     p.add_argument("--server", default="localhost:8500")
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--ssl_ca", help="PEM file of the CA (or self-signed certificate) to trust: "
+                   "connect with TLS")
+    p.add_argument("--auth_token_file", help="send 'authorization: Bearer <this file's token>'")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("text", help="embed one paragraph (one argument per sentence)")
     t.add_argument("sentences", nargs="+")
@@ -142,7 +177,11 @@ def main(argv=None):
     m = sub.add_parser("metadata", help="signatures of a served model")
     m.add_argument("--model", default="hse_text")
     args = p.parse_args(argv)
-    client = HSEClient(args.server, args.timeout)
+    from hse_tf.serving.server import read_secret
+    client = HSEClient(args.server, args.timeout,
+                       ssl_ca=read_secret(args.ssl_ca, "CA") if args.ssl_ca else None,
+                       token=read_secret(args.auth_token_file, "token").decode().strip()
+                       if args.auth_token_file else None)
     try:
         if args.command == "metadata":
             result = client.metadata(args.model)

@@ -40,7 +40,14 @@ def read_models_config(path, models_dir=None):
     Docker image's /models/<name>) is looked up as models_dir/<name>."""
     config = model_server_config_pb2.ModelServerConfig()
     with open(path) as f:
-        text_format.Parse(f.read(), config)
+        text = f.read()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise ValueError(f"{path}: not a TF Serving model config ({e})") from None
+    if not config.model_config_list.config:
+        raise ValueError(f"{path}: lists no models (model_config_list {{ config {{ name: ... "
+                         f"base_path: ... }} }})")
     out = []
     for m in config.model_config_list.config:
         base = m.base_path
@@ -65,7 +72,7 @@ class ModelRegistry:
         """`models`: [(name, base_path, policy)] (see read_models_config)."""
         self.models = {}
         for name, base, policy in models:
-            versions = layout.versions(base)
+            versions = layout.complete_versions(base)  # never half of an unfinished export
             if policy[0] == "latest":
                 versions = versions[-policy[1]:]
             elif policy[0] == "specific":
@@ -80,7 +87,10 @@ class ModelRegistry:
 
     @classmethod
     def from_dir(cls, models_dir):
-        names = sorted(n for n in os.listdir(models_dir) if layout.versions(os.path.join(models_dir, n)))
+        if not os.path.isdir(models_dir):
+            raise FileNotFoundError(f"{models_dir}: no such folder")
+        names = sorted(n for n in os.listdir(models_dir)
+                       if layout.complete_versions(os.path.join(models_dir, n)))
         if not names:
             raise FileNotFoundError(f"no <name>/<version>/saved_model.pb under {models_dir}")
         return cls([(n, os.path.join(models_dir, n), ("latest", 1)) for n in names])

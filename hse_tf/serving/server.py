@@ -2,6 +2,8 @@
 
     python -m hse_tf.serving.server --models_dir models --port 8500
     python -m hse_tf.serving.server --model_config_file serving/models.config --models_dir models
+    python -m hse_tf.serving.server --models_dir models --host 0.0.0.0 \
+        --ssl_cert server.crt --ssl_key server.key --auth_token_file token.txt
 
 TF Serving's model server cannot be installed from PyPI or Debian, so this server implements
 the same gRPC API (tensorflow_serving.apis PredictionService: Predict and GetModelMetadata) with
@@ -9,12 +11,25 @@ TF Serving's status codes: INVALID_ARGUMENT for bad inputs (missing, unexpected,
 shape, or rejected by the model's own checks), NOT_FOUND for an unknown model, version or
 signature. It is for local use and tests; deploy with TF Serving (see Dockerfile). Clients cannot
 tell the two apart.
+
+Requests are checked on their declared sizes before anything is materialised, and the work in
+flight is bounded (hse_tf.serving.limits). It binds loopback unless --host says otherwise (and
+warns then), refuses a port another server holds (no SO_REUSEPORT), and offers TLS and a bearer
+token; TF Serving itself leaves TLS termination and authentication to the deployment.
 """
 
+if __name__ == "__main__":  # a command: hide TensorFlow's start-up lines (hse_tf.cli)
+    from hse_tf import cli
+    cli.quiet_tensorflow()
+
 import concurrent.futures
+import hmac
+import ipaddress
 import logging
 
 import grpc
+import sys
+
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
@@ -22,6 +37,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
 
 from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
                                      call_signature)
+from hse_tf.serving.limits import InflightBudget, LimitError, RequestLimits, declared_bytes
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
 MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
@@ -46,7 +62,7 @@ def _first_line(error):
     return type(error).__name__
 
 
-def _check_inputs(request, fn, signature_name):
+def _check_inputs(request, fn, signature_name, limits=RequestLimits()):
     specs = fn.structured_input_signature[1]
     given = set(request.inputs)
     missing = sorted(set(specs) - given)
@@ -67,6 +83,10 @@ def _check_inputs(request, fn, signature_name):
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"input '{name}': expects dtype {spec.dtype.name}, got {got}")
         try:
+            declared_bytes(name, proto, limits)
+        except LimitError as e:
+            raise RequestError(getattr(grpc.StatusCode, e.code_name), str(e)) from None
+        try:
             value = tf.make_ndarray(proto)
         except Exception as e:  # malformed TensorProto (content does not match shape)
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
@@ -75,14 +95,24 @@ def _check_inputs(request, fn, signature_name):
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"input '{name}': expects shape {spec.shape} "
                                f"(None = any), got {list(value.shape)}")
+        if spec.dtype.is_floating and not np.all(np.isfinite(value)):
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input '{name}': NaN or Inf values")
         out[name] = value
     return out
 
 
+def request_bytes(request, limits):
+    """Declared bytes of all of a request's inputs (raises LimitError over a limit)."""
+    return sum(declared_bytes(name, proto, limits) for name, proto in request.inputs.items())
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry, batching=None):
+    def __init__(self, registry, batching=None, limits=RequestLimits()):
         self.registry = registry
         self.batcher = Batcher(batching) if batching is not None else None
+        self.limits = limits
+        self.budget = InflightBudget(limits.max_inflight_bytes)
 
     def _servable(self, spec):
         version = spec.version.value if spec.HasField("version") else None
@@ -90,13 +120,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):
         try:
+            cost = request_bytes(request, self.limits)
+            self.budget.take(cost)
+        except LimitError as e:
+            context.abort(getattr(grpc.StatusCode, e.code_name), str(e))
+        try:
+            return self._predict(request, context)
+        finally:
+            self.budget.give(cost)
+
+    def _predict(self, request, context):
+        try:
             servable = self._servable(request.model_spec)
             sig = request.model_spec.signature_name or "serving_default"
             if sig not in servable.signatures:
                 raise NotFound(f"Serving signature key \"{sig}\" not found. Model "
                                f"{servable.name} has {sorted(servable.signatures)}")
             fn = servable.signatures[sig]
-            inputs = _check_inputs(request, fn, sig)
+            inputs = _check_inputs(request, fn, sig, self.limits)
             wanted = list(request.output_filter)
             unknown = sorted(set(wanted) - set(fn.structured_outputs))
             if unknown:
@@ -157,26 +198,77 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(e.code, str(e))
 
 
-def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None):
+class BearerToken(grpc.ServerInterceptor):
+    """Every call needs the metadata `authorization: Bearer <token>` (UNAUTHENTICATED else)."""
+
+    def __init__(self, token):
+        self._want = f"Bearer {token}".encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "missing or wrong bearer token (metadata 'authorization')")
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, details):
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization" and hmac.compare_digest(
+                    value.encode() if isinstance(value, str) else value, self._want):
+                return continuation(details)
+        return self._deny
+
+
+def read_secret(path, what):
+    """The stripped text of a token or key file, with a one-line error naming it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        raise ValueError(f"{path}: empty {what} file")
+    return data
+
+
+def is_loopback(host):
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
+                 limits=RequestLimits(), credentials=None, token=None):
     """Starts serving `registry` on host:port (0 = any free port); returns (server, port).
     `batching`: a BatchingParameters to merge concurrent requests (TF Serving's
-    --enable_batching), or None."""
-    service = PredictionService(registry, batching)
+    --enable_batching), or None. `credentials`: grpc.ssl_server_credentials for TLS;
+    `token`: a bearer token every call must carry. A port another process holds is refused
+    (SO_REUSEPORT off) with OSError."""
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {port}")
+    service = PredictionService(registry, batching, limits)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers),
+                         interceptors=[BearerToken(token)] if token else None,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                  ("grpc.max_send_message_length", MAX_MESSAGE)])
+                                  ("grpc.max_send_message_length", MAX_MESSAGE),
+                                  ("grpc.so_reuseport", 0)],
+                         maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         service, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials is not None
+                 else server.add_insecure_port(address))
+    except RuntimeError:
+        bound = 0
     if not bound:
-        raise OSError(f"cannot bind {host}:{port}")
+        raise OSError(f"cannot bind {address}: in use by another process, or not an address "
+                      f"of this machine")
     server.start()
     server._hse_service = service  # for tests and benchmarks (the batcher's counters)
     return server, bound
 
 
 def main(argv):
-    from absl import flags
+    from absl import app, flags
 
     from hse_tf.cli import configure_cpu_threads
     f = flags.FLAGS
@@ -186,16 +278,32 @@ def main(argv):
     elif f.models_dir:
         registry = ModelRegistry.from_dir(f.models_dir)
     else:
-        raise SystemExit("give --models_dir and/or --model_config_file")
+        raise app.UsageError("give --models_dir and/or --model_config_file")
     batching = None
     if f.enable_batching:
         batching = (BatchingParameters.from_file(f.batching_parameters_file)
                     if f.batching_parameters_file else BatchingParameters())
-    server, port = start_server(registry, f.port, f.host, batching=batching)
+    if bool(f.ssl_cert) != bool(f.ssl_key):
+        raise ValueError("--ssl_cert and --ssl_key go together")
+    credentials = None
+    if f.ssl_cert:
+        credentials = grpc.ssl_server_credentials(
+            [(read_secret(f.ssl_key, "TLS key"), read_secret(f.ssl_cert, "TLS certificate"))])
+    token = (read_secret(f.auth_token_file, "token").decode().strip()
+             if f.auth_token_file else None)
+    limits = RequestLimits(max_inflight_bytes=f.max_inflight_mb << 20,
+                           max_concurrent_rpcs=f.max_concurrent_rpcs)
+    if not is_loopback(f.host):
+        print(f"warning: serving on {f.host}, reachable from other machines"
+              f"{'' if credentials else ', without TLS'}"
+              f"{'' if token else ', without authentication'}; --host 127.0.0.1 keeps it local",
+              file=sys.stderr, flush=True)
+    server, port = start_server(registry, f.port, f.host, batching=batching, limits=limits,
+                                credentials=credentials, token=token)
     for name, versions in registry.models.items():
         print(f"serving {name} versions {sorted(versions)}", flush=True)
-    print(f"PredictionService (development stand-in for TF Serving) on {f.host}:{port}",
-          flush=True)
+    print(f"PredictionService (development stand-in for TF Serving) on {f.host}:{port}"
+          f"{' (TLS)' if credentials else ''}{' (bearer token)' if token else ''}", flush=True)
     server.wait_for_termination()
 
 
@@ -203,8 +311,18 @@ if __name__ == "__main__":
     from absl import app, flags
     flags.DEFINE_string("models_dir", None, "Folder of <name>/<version>/saved_model.pb.")
     flags.DEFINE_string("model_config_file", None, "TF Serving models.config (model_config_list).")
-    flags.DEFINE_integer("port", 8500, "gRPC port (TF Serving's default 8500).")
-    flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default).")
+    flags.DEFINE_integer("port", 8500, "gRPC port (TF Serving's default 8500; 0: any free one).",
+                         lower_bound=0, upper_bound=65535)
+    flags.DEFINE_string("host", "127.0.0.1", "Address to bind (loopback by default; another "
+                        "address prints a warning).")
+    flags.DEFINE_string("ssl_cert", None, "PEM certificate (chain): serve TLS (with --ssl_key).")
+    flags.DEFINE_string("ssl_key", None, "PEM private key of --ssl_cert.")
+    flags.DEFINE_string("auth_token_file", None, "A file holding a token: every call must send "
+                        "the metadata 'authorization: Bearer <token>'.")
+    flags.DEFINE_integer("max_inflight_mb", 1024, "Declared input MB of all requests in flight "
+                         "together; beyond, RESOURCE_EXHAUSTED.", lower_bound=1)
+    flags.DEFINE_integer("max_concurrent_rpcs", 64, "Calls served at once (gRPC answers "
+                         "RESOURCE_EXHAUSTED beyond).", lower_bound=1)
     flags.DEFINE_string("cpu_threads", "auto", "CPU-only thread pools: auto (one thread per op, "
                         "cores ops at once; measured lower latency on 2 cores), default, or "
                         "INTRA,INTER (TF Serving: --tensorflow_intra_op_parallelism / "
