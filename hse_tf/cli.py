@@ -208,3 +208,14 @@ def parse_clip_times(text, flag="--clip_times"):
             raise ValueError(f"{flag}: {item.strip()!r} needs 0 <= START <= END, finite")
         out.append([start, end])
     return out
+
+
+def is_loopback(host):
+    """Whether a bind address keeps a server on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

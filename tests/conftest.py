@@ -98,3 +98,80 @@ def trained_run(tiny_demo, tmp_path_factory):
     run = str(tmp_path_factory.mktemp("heads") / "run")
     train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
     return run
+
+
+def write_captions(root, sentences):
+    """{video id: [sentences]} -> (captions.json with two 1.5 s clips per 3 s video, a GloVe
+    file of 16-d random vectors for their words) under `root`."""
+    import json
+
+    from hse_tf.data.word_vectors import save_glove_txt
+    ann = {vid: {"duration": 3.0, "timestamps": [[0.0, 1.5], [1.5, 3.0]], "sentences": sents}
+           for vid, sents in sentences.items()}
+    captions, glove = os.path.join(str(root), "captions.json"), os.path.join(str(root),
+                                                                            "glove.txt")
+    with open(captions, "w") as f:
+        json.dump(ann, f)
+    words = sorted({w for a in ann.values() for s in a["sentences"]
+                    for w in s.rstrip(".").split()})
+    save_glove_txt(glove, words,
+                   np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32))
+    return captions, glove
+
+
+# The search page's gallery: six videos a caption can tell apart (colour, shape, direction),
+# WebM/VP9 so that a browser plays them, and one whose file name is hostile HTML.
+GALLERY_VIDEOS = [("red", "square", "right"), ("blue", "circle", "left"),
+                  ("green", "square", "down"), ("yellow", "circle", "up"),
+                  ("white", "square", "left"), ("purple", "circle", "right")]
+HOSTILE_ID = '"><img src=x onerror=alert(1)>'
+CAPTIONS = {f"{c}_{s}": f"a {c} {s} moves {d}." for c, s, d in GALLERY_VIDEOS}
+CAPTIONS[HOSTILE_ID] = "an orange square moves up."
+
+
+@pytest.fixture(scope="session")
+def video_gallery(tmp_path_factory):
+    """Videos -> features -> a tiny trained HSE -> export (with hse_features) -> index build
+    --videos (thumbnails, media) and a text index (tests/test_app*.py)."""
+    pytest.importorskip("av")
+    from hse_tf.data.annotations import read_activitynet_captions
+    from hse_tf.experiment import load_run
+    from hse_tf.export import exporter
+    from hse_tf.features import synthetic as S
+    from hse_tf.features.extractor import extract
+    from hse_tf.features.video_file_store import VideoFileStore
+    from hse_tf.index.builder import build_text_index, build_video_index
+    from hse_tf.index.encoders import Encoders
+    from hse_tf.train import train
+    root = tmp_path_factory.mktemp("gallery")
+    videos = root / "videos"
+    videos.mkdir()
+    looks = GALLERY_VIDEOS + [((255, 140, 0), "square", "up")]
+    for (colour, shape, direction), vid in zip(looks, CAPTIONS):
+        S.write_video(str(videos / f"{vid}.webm"), seconds=3.0, fps=10, colour=colour,
+                      shape=shape, direction=direction, background="tinted",
+                      codec="libvpx-vp9")
+    feats = str(root / "feats.hdf5")
+    extract(str(videos), feats, "hdf5", "inception_v3", fps=2.0, weights="none",
+            progress=False)
+    captions, glove = write_captions(root, {
+        vid: [cap, cap.replace("a ", "the ", 1).replace("moves", "keeps going")]
+        for vid, cap in CAPTIONS.items()})
+    run = str(root / "run")
+    train(tiny_config({"train": captions, "val_1": captions, "features": feats,
+                       "word_vectors": glove}, run,
+                      feature_layout="hdf5", hidden=32, epochs=40, batch_size=7, lr=3e-3,
+                      lr_decay_every=100, tau_high=0.0, tau_low=0.0), run, verbose=0,
+          projector_max=0)
+    cfg, vocab, model, _ = load_run(run)
+    models = str(root / "models")
+    exporter.write_export(models, exporter.encoder_members(model, vocab) + [
+        exporter.features_member(cfg["feature_extraction"])])
+    encoders = Encoders(models)
+    store = VideoFileStore(str(videos), encoders.features[1]["fps"], encoders.embed_frames)
+    index = str(root / "index")
+    build_video_index(encoders, store, index, uniform_clips=2, progress=False)
+    text = str(root / "text")
+    build_text_index(encoders, read_activitynet_captions(captions), text, progress=False)
+    return {"index": index, "text": text, "models": models, "videos": str(videos),
+            "encoders": encoders}

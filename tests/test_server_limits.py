@@ -221,7 +221,7 @@ def test_tls_and_bearer_token_round_trip(exported, tmp_path):
 
 
 def test_loopback_detection():
-    from hse_tf.serving.server import is_loopback
+    from hse_tf.cli import is_loopback
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.com"))
 

@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, tiny_config, write_captions
 
 pytest.importorskip("av")
 
@@ -229,27 +229,17 @@ def test_video_files_to_search_end_to_end(tmp_path, video_dir):
     search ranks the right video first."""
     import tensorflow as tf
 
-    from hse_tf.data.word_vectors import save_glove_txt
     from hse_tf.features.decoding import frame_batches
     from hse_tf.train import train
     feats = str(tmp_path / "feats.hdf5")
     _extract(video_dir, feats, backbone="inception_v3")
-    captions, ann = {}, {}
-    for colour, shape, direction, _ in VIDEOS:
-        vid = f"{colour}_{shape}"
-        captions[vid] = f"a {colour} {shape} moves {direction}."
-        ann[vid] = {"duration": 3.0, "timestamps": [[0.0, 1.5], [1.5, 3.0]],
-                    "sentences": [captions[vid], f"the {colour} {shape} keeps going {direction}."]}
-    with open(tmp_path / "captions.json", "w") as f:
-        json.dump(ann, f)
-    words = sorted({w for a in ann.values() for s in a["sentences"]
-                    for w in s.rstrip(".").split()})
-    save_glove_txt(str(tmp_path / "glove.txt"), words,
-                   np.random.default_rng(0).normal(size=(len(words), 16)).astype(np.float32))
+    captions = {f"{c}_{s}": f"a {c} {s} moves {d}." for c, s, d, _ in VIDEOS}
+    ann, glove = write_captions(tmp_path, {
+        f"{c}_{s}": [captions[f"{c}_{s}"], f"the {c} {s} keeps going {d}."]
+        for c, s, d, _ in VIDEOS})
     run = str(tmp_path / "run")
-    cfg = tiny_config({"train": str(tmp_path / "captions.json"),
-                       "val_1": str(tmp_path / "captions.json"), "features": feats,
-                       "word_vectors": str(tmp_path / "glove.txt")}, run,
+    cfg = tiny_config({"train": ann, "val_1": ann, "features": feats, "word_vectors": glove},
+                      run,
                       feature_layout="hdf5", hidden=32, epochs=40, batch_size=6, lr=3e-3,
                       lr_decay_every=100, tau_high=0.0, tau_low=0.0)
     train(cfg, run, verbose=0, projector_max=0)

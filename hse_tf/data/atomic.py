@@ -1,6 +1,8 @@
-"""Atomic writes: write beside the target, then rename over it (no half-written files)."""
+"""Atomic writes: write beside the target, then rename over it (no half-written files); and
+reading back the small JSON files written so."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -43,3 +45,18 @@ def atomic_dir(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_json_object(path, what):
+    """The JSON object in `path`, {} when the file does not exist; ValueError naming the file
+    (and `what` it should hold) when it is not a readable JSON object."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read {what} ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: {what} is not a JSON object")
+    return value

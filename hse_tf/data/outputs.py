@@ -26,7 +26,8 @@ class OutputKind:
 
 
 INDEX = OutputKind("index", "index.json", frozenset(
-    {"index.json", "ids.json", "embeddings.npy", "faiss.index", "clips", "thumbnails"}))
+    {"index.json", "ids.json", "embeddings.npy", "faiss.index", "clips", "thumbnails",
+     "media.json"}))
 CLASSIFIER = OutputKind("classifier", "classifier.json",
                         frozenset({"classifier.json", "classifier.keras"}))
 CAPTIONER = OutputKind("captioner", "captioner.json",

@@ -11,9 +11,10 @@ complete versions only, so a half-finished export is never paired with another o
 Exports written before export ids count as complete.
 """
 
-import json
 import os
 import re
+
+from hse_tf.data.atomic import read_json_object
 
 METADATA = os.path.join("assets.extra", "hse_export.json")
 
@@ -29,17 +30,7 @@ def versions(model_dir, servable=True):
 
 def read_metadata(version_dir):
     """The version's hse_export.json as a dict ({} when there is none: exported elsewhere)."""
-    path = os.path.join(version_dir, METADATA)
-    if not os.path.exists(path):
-        return {}
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read export metadata ({e})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: export metadata is not a JSON object")
-    return meta
+    return read_json_object(os.path.join(version_dir, METADATA), "export metadata")
 
 
 def is_complete(model_dir, version):

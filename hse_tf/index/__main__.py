@@ -9,6 +9,7 @@
     python -m hse_tf.index search INDEX/clips "a man falls into the water" -k 5    # moments
     python -m hse_tf.index search INDEX --video_id v_abc --text_index TEXT_INDEX   # video -> text
     python -m hse_tf.index verify INDEX        # every file's checksum, every row (in full)
+    python -m hse_tf.index thumbnails INDEX --videos DIR   # thumbnails for a feature-built index
 
 `build` embeds every video with the exported hse_video model; with --videos, each file is first
 decoded at the model's fps and run through the exported hse_features backbone. Progress goes to
@@ -49,6 +50,8 @@ def _parser():
     b.add_argument("--max_shards", type=positive_int, help="stop after this many new shards (split a "
                    "long build across jobs; rerun to continue)")
     b.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    b.add_argument("--no_thumbnails", action="store_true",
+                   help="with --videos: do not write thumbnails (one JPEG per video and clip)")
     b.add_argument("--runner", default="local",
                    help="'local' (this process), or an Apache Beam runner: DirectRunner, "
                         "DataflowRunner, FlinkRunner, SparkRunner, ... (pip install "
@@ -73,6 +76,14 @@ def _parser():
     v = sub.add_parser("verify", help="check an index in full: every file's checksum, every "
                        "row finite and unit length")
     v.add_argument("index")
+    th = sub.add_parser("thumbnails", help="add thumbnails (and playable media) to an index "
+                        "built from features of these video files")
+    th.add_argument("index")
+    th.add_argument("--videos", required=True,
+                    help="a folder of video files, or a text file with one path per line; file "
+                         "names (without extension) are the index's video ids")
+    th.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    th.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -136,7 +147,8 @@ def main(argv=None):
             encoders, store, args.out, anns,
             args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
             max_shards=args.max_shards, progress=not args.quiet, issues=issues,
-            runner=args.runner, pipeline_args=beam_args, overwrite=args.overwrite)
+            runner=args.runner, pipeline_args=beam_args, overwrite=args.overwrite,
+            thumbnails=not args.no_thumbnails)
         if index is None:
             print(f"stopped after {args.max_shards} shard(s); rerun to continue")
         else:
@@ -152,6 +164,15 @@ def main(argv=None):
                                  params=_params(args), progress=not args.quiet,
                                  overwrite=args.overwrite)
         print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")
+        return 0
+    if args.command == "thumbnails":
+        from hse_tf.features.decoding import list_videos
+        from hse_tf.index.thumbnails import add_thumbnails
+        issues = IssueLog(args.on_bad_input)
+        n = add_thumbnails(args.index, list_videos(args.videos), not args.quiet, issues)
+        print(f"{args.index}: thumbnails of {n} videos written")
+        if issues.counts:
+            print(f"input problems: {issues.summary()}", file=sys.stderr)
         return 0
     if args.command == "verify":
         from hse_tf.index.gallery_index import verify

@@ -20,6 +20,7 @@ from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
 from hse_tf.data.fingerprint import input_fingerprint, sha256_file, value_fingerprint
 from hse_tf.data.outputs import INDEX, OutputError, claim, owned_dir
+from hse_tf.index import thumbnails
 from hse_tf.index.encoders import Encoders
 from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
 
@@ -118,7 +119,7 @@ def _open_plan(partial, plan, overwrite):
 def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4, batch_size=32,
                       shard_size=1024, kind="auto", params=None, clip_kind="auto",
                       max_shards=None, progress=True, issues=None, runner="local",
-                      pipeline_args=(), overwrite=False):
+                      pipeline_args=(), overwrite=False, thumbnails=True):
     """Embeds every video (of `annotations`, or of `store`) and writes the index to `out`.
 
     models_dir: an export folder, or an Encoders of one (its version is used throughout).
@@ -127,8 +128,9 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     (hse_tf.index.beam_embedding; `pipeline_args` are its options) that writes the same shards.
     `out` may exist only as an index folder, and is then replaced only with `overwrite`
     (hse_tf.data.outputs); `overwrite` also starts afresh an interrupted build whose inputs
-    differ. Returns the GalleryIndex, or None when `max_shards` stopped the build early (run
-    again to continue)."""
+    differ. A store of video files (VideoFileStore) also gets thumbnails and media.json in the
+    index (hse_tf.index.thumbnails), unless `thumbnails` is False. Returns the GalleryIndex, or
+    None when `max_shards` stopped the build early (run again to continue)."""
     from hse_tf.data.errors import IssueLog
     issues = issues or IssueLog()
     for name, value in (("uniform_clips", uniform_clips), ("batch_size", batch_size),
@@ -158,7 +160,9 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
     done = {i for i in range(len(shards)) if shard_done(shard_path(shard_dir, i))}
     finish = dict(shards=shards, shard_dir=shard_dir, anns=anns, plan=plan, out=out,
                   partial=partial, kind=kind, params=params, clip_kind=clip_kind,
-                  overwrite=overwrite, models_dir=encoders.models_dir)
+                  overwrite=overwrite, models_dir=encoders.models_dir,
+                  media=getattr(store, "files", None) if thumbnails else None,
+                  progress=progress)
     if runner != "local":
         from hse_tf.index.beam_embedding import embed_shards
         todo = [i for i in range(len(shards)) if i not in done]
@@ -220,7 +224,7 @@ def _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues
 
 
 def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind, overwrite,
-            models_dir):
+            models_dir, media=None, progress=False):
     parts = [read_shard(shard_path(shard_dir, i)) for i in range(len(shards))]
     parts = [p for p in parts if len(p["ids"])]  # shards whose videos were all skipped
     if not parts:
@@ -252,11 +256,20 @@ def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind
             clip_ids.append(entry)
         clips = np.concatenate([p["clips"] for p in parts])
         clip_index = GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"})
+    thumbs = os.path.join(partial, thumbnails.THUMBNAILS)
+    if media:  # resumable like the shards: one folder per video, kept when there
+        from tqdm.auto import tqdm
+        times = thumbnails.clip_times_by_video(clip_index.ids if clip_index else [])
+        for vid in tqdm(video_ids, desc="thumbnails", disable=not progress):
+            thumbnails.write_video_thumbnails(thumbs, vid, media[vid], times.get(vid, []))
     with owned_dir(out, INDEX, overwrite) as tmp:  # the video and clip indices as one unit
         index.write(tmp)
         if clip_index is not None:
             os.makedirs(os.path.join(tmp, "clips"))
             clip_index.write(os.path.join(tmp, "clips"))
+        if media:
+            os.replace(thumbs, os.path.join(tmp, thumbnails.THUMBNAILS))
+            thumbnails.write_media(tmp, {v: media[v] for v in video_ids})
     shutil.rmtree(partial, ignore_errors=True)
     return index
 

@@ -20,15 +20,14 @@ def _results(index, scores, rows):
             for r, (s, i) in enumerate(zip(scores, rows)) if i >= 0]
 
 
-def text_query(index, encoders, query, k=10, on_unknown="rank"):
-    """Top-k rows of a video index (paragraph embedding) or a clip index (sentence embedding,
-    one sentence) for a text query. on_unknown: 'rank' warns and ranks by what the model makes
-    of unknown words (the UNK embedding); 'refuse' raises QueryError."""
+def embed_query(encoders, query, on_unknown="rank", one_sentence=False):
+    """A text query -> (sentences, the text model's outputs, warnings). on_unknown: 'rank'
+    warns and lets the model embed unknown words as UNK; 'refuse' raises QueryError when no word
+    is known. `one_sentence`: refuse a query of several sentences (a clip search)."""
     if not tokenize(query):
         raise QueryError(f"query {query!r} has no words")
     sentences = split_sentences(query)
-    clips = index.metadata.get("content") == "clips"
-    if clips and len(sentences) > 1:
+    if one_sentence and len(sentences) > 1:
         raise QueryError("a clip search takes one sentence; got "
                          f"{len(sentences)}: {sentences}")
     out = encoders.embed_text([sentences])
@@ -41,7 +40,13 @@ def text_query(index, encoders, query, k=10, on_unknown="rank"):
         warnings.append(msg + "; ranking by the UNK embedding")
     elif unknown:
         warnings.append(f"{unknown} of {tokens} query words are not in the vocabulary")
-    if clips:
+    return sentences, out, warnings
+
+
+def query_vector(index, out):
+    """The query embedding [1, D] for `index`: the first sentence's for a clip index, the
+    paragraph's for a video index."""
+    if index.metadata.get("content") == "clips":
         if "sentences" not in out:
             raise QueryError("this model is flat (FSE): it has no sentence embeddings")
         q = out["sentences"][0, :1]
@@ -51,7 +56,16 @@ def text_query(index, encoders, query, k=10, on_unknown="rank"):
         raise QueryError(f"the text model gives {q.shape[1]}-d embeddings but the index holds "
                          f"{index.dim}-d ones (built with {index.metadata.get('model')}); use "
                          f"the models the index was built with")
-    scores, rows = index.search(q, k)
+    return q
+
+
+def text_query(index, encoders, query, k=10, on_unknown="rank"):
+    """Top-k rows of a video index (paragraph embedding) or a clip index (sentence embedding,
+    one sentence) for a text query. on_unknown: 'rank' warns and ranks by what the model makes
+    of unknown words (the UNK embedding); 'refuse' raises QueryError."""
+    _, out, warnings = embed_query(encoders, query, on_unknown,
+                                   one_sentence=index.metadata.get("content") == "clips")
+    scores, rows = index.search(query_vector(index, out), k)
     return _results(index, scores[0], rows[0]), warnings
 
 

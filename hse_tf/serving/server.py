@@ -24,7 +24,6 @@ if __name__ == "__main__":  # a command: hide TensorFlow's start-up lines (hse_t
 
 import concurrent.futures
 import hmac
-import ipaddress
 import logging
 
 import grpc
@@ -37,6 +36,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
 
 from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
                                      call_signature)
+from hse_tf.cli import is_loopback
 from hse_tf.serving.limits import InflightBudget, LimitError, RequestLimits, declared_bytes
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
@@ -224,15 +224,6 @@ def read_secret(path, what):
     if not data.strip():
         raise ValueError(f"{path}: empty {what} file")
     return data
-
-
-def is_loopback(host):
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
