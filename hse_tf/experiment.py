@@ -91,6 +91,18 @@ def word_vector_matrix(cfg, vocab, train_sentences=()):
 MIXED_POLICIES = {"none": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
+def encoder_options(cfg):
+    """low_encoder, high_encoder and attention options of a run config: --encoder for every
+    level unless --low_encoder / --high_encoder say otherwise; runs from before attention
+    encoders are GRU runs."""
+    from hse_tf.layers.encoders import ATTENTION_OPTIONS
+    kind = cfg.get("encoder") or "gru"
+    low, high = cfg.get("low_encoder") or kind, cfg.get("high_encoder") or kind
+    attention = ({k: cfg[k] for k in ATTENTION_OPTIONS if cfg.get(k) is not None}
+                 if "attention" in (low, high) else {})
+    return {"low_encoder": low, "high_encoder": high, "attention": attention}
+
+
 def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="none"):
     """The model of a run config. mixed_precision 'bfloat16' / 'float16': the towers compute in
     that type (variables stay float32; the loss layer computes in float32). Evaluation and
@@ -107,7 +119,8 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="n
                             vocab_size=vocab_size, word_dim=word_dim,
                             hidden=cfg.get("hidden", 1024),
                             flat_context=cfg.get("flat_context", True), loss=loss,
-                            gru_implementation=cfg.get("gru_implementation", "auto"))
+                            gru_implementation=cfg.get("gru_implementation", "auto"),
+                            **encoder_options(cfg))
         model.build_weights()
     finally:
         keras.config.set_dtype_policy(previous)

@@ -37,6 +37,23 @@ flags.DEFINE_string("action_labels", None, "Optional TSP CSV: action labels for 
 # Model.
 flags.DEFINE_enum("model", "hse", ["hse", "fse"], "Model from the registry.")
 flags.DEFINE_integer("hidden", 1024, "GRU hidden size of every encoder.")
+flags.DEFINE_enum("encoder", "gru", ["gru", "attention"], "Encoder of every level: the "
+                  "paper's GRU, or pre-norm Transformer blocks (hse_tf.layers.AttentionEncoder).")
+flags.DEFINE_enum("low_encoder", None, ["gru", "attention"], "Frames -> clip and words -> "
+                  "sentence encoder (default: --encoder).")
+flags.DEFINE_enum("high_encoder", None, ["gru", "attention"], "Clips -> video and sentences -> "
+                  "paragraph encoder (default: --encoder).")
+flags.DEFINE_integer("layers", 1, "Attention encoders: Transformer blocks.", lower_bound=1)
+flags.DEFINE_integer("heads", 4, "Attention encoders: heads (must divide --hidden).",
+                     lower_bound=1)
+flags.DEFINE_integer("ff_dim", 0, "Attention encoders: feed-forward width (0: 2 x --hidden).",
+                     lower_bound=0)
+flags.DEFINE_float("dropout", 0.1, "Attention encoders: dropout of attention and residuals.",
+                   lower_bound=0.0, upper_bound=0.9)
+flags.DEFINE_enum("positions", "sinusoidal", ["sinusoidal", "learned"],
+                  "Attention encoders: position encoding.")
+flags.DEFINE_enum("pooling", "mean_max", ["mean_max", "cls"], "Attention encoders: mean + max "
+                  "over valid steps, or a CLS token.")
 flags.DEFINE_bool("flat_context", True, "Flat embeddings as the high-level GRUs' initial state "
                   "(and their own match loss).")
 # Losses.
@@ -105,7 +122,8 @@ CONFIG_FLAGS = [
     "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
     "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
     "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every",
-    "mixed_precision", "bucket_window", "gru_implementation"]
+    "mixed_precision", "bucket_window", "gru_implementation", "encoder", "low_encoder",
+    "high_encoder", "layers", "heads", "ff_dim", "dropout", "positions", "pooling"]
 
 
 def config_from_flags():

@@ -175,3 +175,14 @@ def video_gallery(tmp_path_factory):
     build_text_index(encoders, read_activitynet_captions(captions), text, progress=False)
     return {"index": index, "text": text, "models": models, "videos": str(videos),
             "encoders": encoders}
+
+
+def checkpoint_weights(run_dir):
+    """Every weight array of a run's latest checkpoint, in file order."""
+    import h5py
+
+    from hse_tf import checkpoints
+    out = []
+    with h5py.File(os.path.join(checkpoints.latest(run_dir), "model.weights.h5")) as f:
+        f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)
+    return out

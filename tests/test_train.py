@@ -10,16 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, tiny_config
-
-
-def _weights(run_dir):
-    import h5py
-    from hse_tf import checkpoints
-    out = []
-    with h5py.File(os.path.join(checkpoints.latest(run_dir), "model.weights.h5")) as f:
-        f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)
-    return out
+from tests.conftest import ROOT, checkpoint_weights, tiny_config
 
 
 def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
@@ -56,7 +47,7 @@ def test_resume_equals_uninterrupted(tiny_demo, tmp_path):
           deterministic=True, projector_max=0)
     state = json.load(open(os.path.join(part, "ckpt-0002", "state.json")))
     assert state["step"] == 6
-    for a, b in zip(_weights(full), _weights(part)):
+    for a, b in zip(checkpoint_weights(full), checkpoint_weights(part)):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 

@@ -22,21 +22,30 @@ class HSEModel(keras.Model):
     """
 
     def __init__(self, feature_dim, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
-                 flat_context=True, loss=None, gru_implementation="auto", **kwargs):
+                 flat_context=True, loss=None, gru_implementation="auto", low_encoder="gru",
+                 high_encoder="gru", attention=None, **kwargs):
         super().__init__(**kwargs)
         # Which GRU code runs (hse_tf.layers.sequence_encoder.use_packed); the maths and the
         # weights are the same for all, so it is not part of a checkpoint's identity.
         self.gru_implementation = gru_implementation
+        # Encoder of each level (hse_tf.layers.ENCODERS): low = frames/words, high = clips/
+        # sentences; `attention` holds the AttentionEncoder options.
+        self.low_encoder, self.high_encoder = low_encoder, high_encoder
+        self.attention = dict(attention or {})
         self.feature_dim, self.vocab_size, self.word_dim = feature_dim, vocab_size, word_dim
         self.hidden, self.hierarchical, self.flat_context = hidden, hierarchical, flat_context
         self.loss_config = dict(loss or {})
         # The objective is always computed in float32, whatever the towers' compute dtype.
         self.loss_layer = HSELoss(**self.loss_config, name="hse_loss", dtype="float32")
         reconstruct = bool(self.loss_layer.tau_high or self.loss_layer.tau_low) and hierarchical
+        encoders = dict(low_encoder=low_encoder, high_encoder=high_encoder,
+                        attention=self.attention)
         self.video_tower = VideoEncoder(feature_dim, hidden, hierarchical, flat_context,
-                                        reconstruct, gru_implementation, name="video_tower")
+                                        reconstruct, gru_implementation, **encoders,
+                                        name="video_tower")
         self.text_tower = TextEncoder(vocab_size, word_dim, hidden, hierarchical, flat_context,
-                                      reconstruct, gru_implementation, name="text_tower")
+                                      reconstruct, gru_implementation, **encoders,
+                                      name="text_tower")
         self.term_names = ["loss"] + [t for t in TERMS if self._has_term(t)]
         self.trackers = {t: keras.metrics.Mean(name=t) for t in self.term_names}
 
@@ -131,7 +140,9 @@ class HSEModel(keras.Model):
         return {**super().get_config(), "feature_dim": self.feature_dim,
                 "vocab_size": self.vocab_size, "word_dim": self.word_dim, "hidden": self.hidden,
                 "hierarchical": self.hierarchical, "flat_context": self.flat_context,
-                "loss": self.loss_config, "gru_implementation": self.gru_implementation}
+                "loss": self.loss_config, "gru_implementation": self.gru_implementation,
+                "low_encoder": self.low_encoder, "high_encoder": self.high_encoder,
+                "attention": self.attention}
 
 
 def dummy_batch(feature_dim, clips=(2, 1), frames=3, words=4):

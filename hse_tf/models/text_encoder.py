@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows, segment_ids
+from hse_tf.layers import SequenceDecoder, SequenceEncoder, make_encoder, pad_rows, segment_ids
 from hse_tf.layers.sequence_encoder import use_packed
 
 
@@ -18,16 +18,22 @@ class TextEncoder(keras.Model):
     """
 
     def __init__(self, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
-                 flat_context=True, reconstruct=False, gru_implementation="auto", **kwargs):
+                 flat_context=True, reconstruct=False, gru_implementation="auto",
+                 low_encoder="gru", high_encoder="gru", attention=None, **kwargs):
         super().__init__(**kwargs)
         self.gru_implementation = impl = gru_implementation
         self.vocab_size, self.word_dim, self.hidden = vocab_size, word_dim, hidden
         self.hierarchical, self.flat_context = hierarchical, flat_context
         self.reconstruct = reconstruct and hierarchical
+        # low: words -> sentence (and the flat paragraph); high: sentences -> paragraph
+        self.low_encoder, self.high_encoder = low_encoder, high_encoder
+        self.attention = dict(attention or {})
         self.embedding = keras.layers.Embedding(vocab_size, word_dim, name="word_embedding")
-        self.sentence_encoder = SequenceEncoder(hidden, impl, name="sentence_encoder")
+        self.sentence_encoder = make_encoder(low_encoder, hidden, impl, self.attention,
+                                             "sentence_encoder")
         if hierarchical:
-            self.paragraph_encoder = SequenceEncoder(hidden, impl, name="paragraph_encoder")
+            self.paragraph_encoder = make_encoder(high_encoder, hidden, impl, self.attention,
+                                                  "paragraph_encoder")
         if self.reconstruct:
             self.paragraph_decoder = SequenceDecoder(hidden, impl, name="paragraph_decoder")
             self.sentence_decoder = SequenceDecoder(word_dim, impl, name="sentence_decoder")
@@ -60,7 +66,8 @@ class TextEncoder(keras.Model):
         out = {}
         flat = None
         s = tf.shape(word_lengths)[0]
-        if self.flat_context and use_packed(self.sentence_encoder.implementation):
+        if self.flat_context and isinstance(self.sentence_encoder, SequenceEncoder) and (
+                use_packed(self.sentence_encoder.implementation)):
             # Sentences and whole paragraphs share ENC_w1 and the same words: one packed call
             # over both (the video tower does the same), each paragraph row reading the words
             # of its sentences (projected once at inference).
@@ -69,7 +76,7 @@ class TextEncoder(keras.Model):
                                 tf.cumsum(para_lengths, exclusive=True)], 0)
             both = self.sentence_encoder(vectors, lengths, starts=starts)
             out["sentences"], flat = both[:s], both[s:]
-        else:  # Keras' GRU pads every row to the longest: sentences apart from paragraphs
+        else:  # Keras' GRU and attention pad every row to the longest: sentences apart
             out["sentences"] = self.sentence_encoder(vectors, word_lengths)
             if self.flat_context:
                 flat = self.sentence_encoder(vectors, para_lengths)
@@ -89,4 +96,5 @@ class TextEncoder(keras.Model):
         return {**super().get_config(), "vocab_size": self.vocab_size, "word_dim": self.word_dim,
                 "hidden": self.hidden, "hierarchical": self.hierarchical,
                 "flat_context": self.flat_context, "reconstruct": self.reconstruct,
-                "gru_implementation": self.gru_implementation}
+                "gru_implementation": self.gru_implementation, "low_encoder": self.low_encoder,
+                "high_encoder": self.high_encoder, "attention": self.attention}

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, SequenceEncoder, pad_rows
+from hse_tf.layers import SequenceDecoder, make_encoder, pad_rows
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -20,15 +20,21 @@ class VideoEncoder(keras.Model):
     """
 
     def __init__(self, feature_dim, hidden=1024, hierarchical=True, flat_context=True,
-                 reconstruct=False, gru_implementation="auto", **kwargs):
+                 reconstruct=False, gru_implementation="auto", low_encoder="gru",
+                 high_encoder="gru", attention=None, **kwargs):
         super().__init__(**kwargs)
         self.feature_dim, self.hidden = feature_dim, hidden
         self.gru_implementation = impl = gru_implementation
         self.hierarchical, self.flat_context = hierarchical, flat_context
         self.reconstruct = reconstruct and hierarchical
-        self.clip_encoder = SequenceEncoder(hidden, impl, name="clip_encoder")
+        # low: frames -> clip (and the flat video); high: clips -> video (hse_tf.layers.ENCODERS)
+        self.low_encoder, self.high_encoder = low_encoder, high_encoder
+        self.attention = dict(attention or {})
+        self.clip_encoder = make_encoder(low_encoder, hidden, impl, self.attention,
+                                         "clip_encoder")
         if hierarchical:
-            self.video_encoder = SequenceEncoder(hidden, impl, name="video_encoder")
+            self.video_encoder = make_encoder(high_encoder, hidden, impl, self.attention,
+                                              "video_encoder")
         if self.reconstruct:
             self.video_decoder = SequenceDecoder(hidden, impl, name="video_decoder")
             self.clip_decoder = SequenceDecoder(feature_dim, impl, name="clip_decoder")
@@ -75,4 +81,6 @@ class VideoEncoder(keras.Model):
     def get_config(self):
         return {**super().get_config(), "feature_dim": self.feature_dim, "hidden": self.hidden,
                 "hierarchical": self.hierarchical, "flat_context": self.flat_context,
-                "reconstruct": self.reconstruct, "gru_implementation": self.gru_implementation}
+                "reconstruct": self.reconstruct, "gru_implementation": self.gru_implementation,
+                "low_encoder": self.low_encoder, "high_encoder": self.high_encoder,
+                "attention": self.attention}

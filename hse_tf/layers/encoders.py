@@ -1,0 +1,22 @@
+"""Sequence encoders by name: every level of both towers takes one of these (values + lengths
+in, one embedding per row out), so a config picks them by flag."""
+
+from hse_tf.layers.attention_encoder import AttentionEncoder
+from hse_tf.layers.sequence_encoder import SequenceEncoder
+
+ENCODERS = {
+    # The paper's: a GRU, max-pooled over valid steps (packed on CPUs, cuDNN on GPUs).
+    "gru": lambda units, gru_implementation, attention, name: SequenceEncoder(
+        units, gru_implementation, name=name),
+    # Pre-norm Transformer blocks, pooled over valid steps (AttentionEncoder).
+    "attention": lambda units, gru_implementation, attention, name: AttentionEncoder(
+        units, **(attention or {}), name=name),
+}
+ATTENTION_OPTIONS = ("layers", "heads", "ff_dim", "dropout", "positions", "pooling")
+
+
+def make_encoder(kind, units, gru_implementation="auto", attention=None, name=None):
+    """The encoder `kind` ('gru' or 'attention'); `attention`: AttentionEncoder options."""
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; choose from {sorted(ENCODERS)}")
+    return ENCODERS[kind](units, gru_implementation, attention, name)
