@@ -2,8 +2,11 @@
 
     python bench/train_throughput.py [--sizes paper,h256,demo] [--steps 4] [--eval_videos 4917]
         [--compare ../base] [--bucket_window 0] [--mixed_precision bfloat16]
+        [--encoders gru,attention]
 
-With --compare, every size also runs with the hse_tf of another checkout (e.g. the previous
+--encoders: the encoder of every level (hse_tf.layers.ENCODERS; 'attention' with its default
+options), each in its own process of this tree, so encoders compare in one run (the --compare
+tree runs the GRU). With --compare, every size also runs with the hse_tf of another checkout (e.g. the previous
 main: `git worktree add ../base <commit>`) in the same run, and a ratio column compares them.
 
 For each model size, in a fresh process: HSE training videos/second (after two warm-up steps that
@@ -85,7 +88,8 @@ def activitynet_split(n, size, seed=0):
     return VideoDataset(picked, store, vocab, IssueLog("skip"))
 
 
-def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none"):
+def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none",
+             encoder="gru"):
     import keras
     import tensorflow as tf
 
@@ -120,8 +124,9 @@ def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none")
     loss = {"tau_high": size["tau"], "tau_low": size["tau"]} if "tau" in size else None
     if mixed_precision != "none":  # as the trainer's --mixed_precision (towers only)
         keras.config.set_dtype_policy(f"mixed_{mixed_precision}")
+    kinds = {} if encoder == "gru" else {"low_encoder": encoder, "high_encoder": encoder}
     model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
-                        word_dim=size["word_dim"], hidden=size["hidden"], loss=loss)
+                        word_dim=size["word_dim"], hidden=size["hidden"], loss=loss, **kinds)
     model.build_weights()
     keras.config.set_dtype_policy("float32")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -148,7 +153,7 @@ def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none")
     t = time.perf_counter()
     metrics = bidirectional_retrieval(emb["video"], emb["paragraph"])
     t_rank = time.perf_counter() - t
-    return {"size": name, "vocab": vocab_size, "hidden": size["hidden"], "batch": size["batch"],
+    return {"size": name, "encoder": encoder, "vocab": vocab_size, "hidden": size["hidden"], "batch": size["batch"],
             "clips_per_video": float(np.mean([len(b) for b in split.word_ids])),
             "first_step_s": times[0], "step_s": float(np.mean(times[2:])),
             "train_videos_per_s": train_rate, "rss_before_train_mb": rss0,
@@ -168,6 +173,8 @@ def main():
                    help="towers' compute type in every tree (the trainer's flag); the "
                         "embedding then also runs in it, where the trainer's evaluation "
                         "rebuilds in float32")
+    p.add_argument("--encoders", default="gru", help="comma-separated: gru, attention")
+    p.add_argument("--encoder", default="gru", help=argparse.SUPPRESS)
     p.add_argument("--child")
     p.add_argument("--compare", help="another checkout's root (e.g. ../base): run it too")
     p.add_argument("--tree", default=ROOT, help=argparse.SUPPRESS)
@@ -175,40 +182,50 @@ def main():
     if args.child:
         sys.path.insert(0, os.path.abspath(args.tree))
         print("RESULT " + json.dumps(run_size(args.child, args.steps, args.eval_videos,
-                                              args.bucket_window, args.mixed_precision)))
+                                              args.bucket_window, args.mixed_precision,
+                                              args.encoder)))
         return
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     print(f"device: {'GPU x%d' % len(gpus) if gpus else 'CPU'}, {os.cpu_count()} cores")
-    trees = [("this", ROOT)] + ([("base", os.path.abspath(args.compare))] if args.compare else [])
-    head = (f"{'size':>6}{'tree':>6}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
+    trees = [("this", ROOT, e) for e in args.encoders.split(",")] + (
+        [("base", os.path.abspath(args.compare), "gru")] if args.compare else [])
+    head = (f"{'size':>6}{'tree':>6}{'encoder':>10}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
             f"{'peak MB':>9}{'eval N':>8}{'embed s':>9}{'embed v/s':>10}{'rank s':>8}")
     print(head)
     rows = {}
     for name in args.sizes.split(","):
-        for tree_name, tree in trees:
+        for tree_name, tree, encoder in trees:
             # Each tree's child imports that tree's hse_tf (sys.path[0] = the tree).
             out = subprocess.run([sys.executable, __file__, "--child", name, "--steps",
                                   str(args.steps), "--eval_videos", str(args.eval_videos),
                                   "--tree", tree, "--bucket_window", str(args.bucket_window),
-                                  "--mixed_precision", args.mixed_precision],
+                                  "--mixed_precision", args.mixed_precision,
+                                  "--encoder", encoder],
                                  capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": tree})
             if out.returncode:
                 sys.exit(f"{name} ({tree}) failed:\n{out.stderr[-3000:]}")
             r = json.loads(out.stdout.split("RESULT ", 1)[1])
-            rows[name, tree_name] = r
-            print(f"{name:>6}{tree_name:>6}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
+            rows[name, tree_name, encoder] = r
+            print(f"{name:>6}{tree_name:>6}{encoder:>10}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
                   f"{r['train_videos_per_s']:>10.1f}{r['train_peak_mb']:>9.0f}"
                   f"{r['eval_videos']:>8}{r['embed_s']:>9.1f}"
                   f"{r['eval_videos'] / r['embed_s']:>10.1f}{r['retrieval_s']:>8.2f}", flush=True)
             print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
                   f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
+    if "attention" in args.encoders.split(",") and "gru" in args.encoders.split(","):
+        print("\nattention / gru in this tree (higher is faster)")
+        print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
+        for name in args.sizes.split(","):
+            a, b = rows[name, "this", "attention"], rows[name, "this", "gru"]
+            print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
+                  f"{b['embed_s'] / a['embed_s']:>15.2f}x")
     if args.compare:
         print("\nratio this / base (higher is faster)")
         print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
         for name in args.sizes.split(","):
-            a, b = rows[name, "this"], rows[name, "base"]
+            a, b = rows[name, "this", "gru"], rows[name, "base", "gru"]
             print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
                   f"{b['embed_s'] / a['embed_s']:>15.2f}x")
 
