@@ -215,19 +215,19 @@ def main():
             print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
                   f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
     if "attention" in args.encoders.split(",") and "gru" in args.encoders.split(","):
-        print("\nattention / gru in this tree (higher is faster)")
-        print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
-        for name in args.sizes.split(","):
-            a, b = rows[name, "this", "attention"], rows[name, "this", "gru"]
-            print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
-                  f"{b['embed_s'] / a['embed_s']:>15.2f}x")
+        ratios("attention / gru in this tree", rows, args.sizes, ("this", "attention"),
+               ("this", "gru"))
     if args.compare:
-        print("\nratio this / base (higher is faster)")
-        print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
-        for name in args.sizes.split(","):
-            a, b = rows[name, "this", "gru"], rows[name, "base", "gru"]
-            print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
-                  f"{b['embed_s'] / a['embed_s']:>15.2f}x")
+        ratios("ratio this / base", rows, args.sizes, ("this", "gru"), ("base", "gru"))
+
+
+def ratios(title, rows, sizes, top, bottom):
+    print(f"\n{title} (higher is faster)")
+    print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
+    for name in sizes.split(","):
+        a, b = rows[(name, *top)], rows[(name, *bottom)]
+        print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
+              f"{b['embed_s'] / a['embed_s']:>15.2f}x")
 
 
 if __name__ == "__main__":
