@@ -230,3 +230,30 @@ def test_missing_or_corrupt_index_refuses_to_start(video_gallery, tmp_path, brea
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], done.stderr
+
+
+def test_queries_through_tf_serving_grpc_equal_in_process(video_gallery):
+    """--serving HOST:PORT: the page embeds queries through the gRPC PredictionService (here
+    the development stand-in), pinned to the version that built the index."""
+    from fastapi.testclient import TestClient
+
+    from hse_tf.app.__main__ import _parser, build_app
+    from hse_tf.serving.model_registry import ModelRegistry
+    from hse_tf.serving.server import start_server
+    server, port = start_server(ModelRegistry.from_dir(video_gallery["models"]))
+    try:
+        app, gallery = build_app(_parser().parse_args(
+            ["--index", video_gallery["index"], "--serving", f"127.0.0.1:{port}"]))
+        assert gallery.text.version == 1
+        remote = TestClient(app)
+        local = _client(video_gallery["index"])
+        for q in (CAPTIONS["green_square"], "a blue circle moves left. the red square."):
+            a = remote.get("/api/search", params={"q": q}).json()["results"]
+            b = local.get("/api/search", params={"q": q}).json()["results"]
+            assert [r["id"] for r in a] == [r["id"] for r in b]
+            np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b],
+                                       atol=1e-5)
+            assert [m["clip"] for r in a for m in r["moments"]] == [
+                m["clip"] for r in b for m in r["moments"]]
+    finally:
+        server.stop(None)
