@@ -50,6 +50,12 @@ class RemoteText:
         return self.client.predict("hse_text", text_request(paragraphs), version=self.version)
 
 
+def _seconds(clip_entry):
+    """{'start', 'end'} of a clip index entry, when it has times in seconds."""
+    return ({"start": clip_entry["start"], "end": clip_entry["end"]} if "start" in clip_entry
+            else {})
+
+
 def _quote(video_id):
     return urllib.parse.quote(str(video_id), safe="")
 
@@ -77,12 +83,19 @@ class Gallery:
             self.clip_rows.setdefault(str(entry["video"]), []).append(row)
         self.media = {v: p for v, p in thumbs.read_media(index_dir).items()
                       if v in self.row_of and os.path.isfile(p)}
-        self.thumbnails = os.path.isdir(os.path.join(index_dir, thumbs.THUMBNAILS))
+        # Each video's thumbnail folder is written whole (atomically): list them once here, so a
+        # request's records need no file-system calls.
+        folder = os.path.join(index_dir, thumbs.THUMBNAILS)
+        self.thumbnails = os.path.isdir(folder)
+        self.thumbed = set(os.listdir(folder)) if self.thumbnails else set()
 
     # -- files the page may fetch (looked up by id, never by path) -----------------------------
 
+    def _has_thumbnails(self, video_id):
+        return thumbs.thumb_key(video_id) in self.thumbed
+
     def thumbnail_file(self, video_id, clip=None):
-        if video_id not in self.row_of:
+        if video_id not in self.row_of or not self._has_thumbnails(video_id):
             return None
         if clip is not None and not 0 <= clip < len(self.clip_rows.get(video_id, ())):
             return None
@@ -95,21 +108,17 @@ class Gallery:
     # -- records --------------------------------------------------------------------------------
 
     def _clips(self, video_id):
-        out = []
-        for k, row in enumerate(self.clip_rows.get(video_id, ())):
-            entry = self.clips.ids[row]
-            clip = {"clip": k, "start_frame": entry["start_frame"],
-                    "end_frame": entry["end_frame"]}
-            if "start" in entry:
-                clip["start"], clip["end"] = entry["start"], entry["end"]
-            clip["thumbnail"] = (f"/thumbs/{_quote(video_id)}?clip={k}"
-                                 if self.thumbnail_file(video_id, k) else None)
-            out.append(clip)
-        return out
+        thumbed = self._has_thumbnails(video_id)
+        return [{"clip": k, "start_frame": entry["start_frame"], "end_frame": entry["end_frame"],
+                 **_seconds(entry),
+                 "thumbnail": f"/thumbs/{_quote(video_id)}?clip={k}"
+                 if thumbed and "start" in entry else None}  # clip JPEGs need seconds
+                for k, entry in enumerate(self.clips.ids[row]
+                                          for row in self.clip_rows.get(video_id, ()))]
 
     def _video_record(self, video_id):
         return {"thumbnail": f"/thumbs/{_quote(video_id)}"
-                if self.thumbnail_file(video_id) else None,
+                if self._has_thumbnails(video_id) else None,
                 "media": f"/media/{_quote(video_id)}" if video_id in self.media else None,
                 "clips": self._clips(video_id)}
 
@@ -131,11 +140,8 @@ class Gallery:
         out = []
         for i, text in enumerate(sentences):
             k = int(np.argmax(sims[i]))
-            entry = self.clips.ids[rows[k]]
-            moment = {"sentence": i, "text": text, "clip": k, "score": float(sims[i, k])}
-            if "start" in entry:
-                moment["start"], moment["end"] = entry["start"], entry["end"]
-            out.append(moment)
+            out.append({"sentence": i, "text": text, "clip": k, "score": float(sims[i, k]),
+                        **_seconds(self.clips.ids[rows[k]])})
         return out
 
     # -- search ---------------------------------------------------------------------------------
@@ -149,17 +155,21 @@ class Gallery:
             raise BadParameter("q", f"longer than {self.limits.max_chars} characters")
         if len(split_sentences(q)) > self.limits.max_sentences:
             raise BadParameter("q", f"more than {self.limits.max_sentences} sentences")
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            raise BadParameter("k", f"not an integer: {k!r}") from None
-        if not 1 <= k <= self.limits.max_k:
-            raise BadParameter("k", f"must be between 1 and {self.limits.max_k}, got {k}")
+        k = self._parse_k(k)
         if level not in LEVELS:
             raise BadParameter("level", f"must be one of {', '.join(LEVELS)}, got {level!r}")
         if level == "clip" and self.clips is None:
             raise BadParameter("level", "this index has no clip index")
         return q, k, level
+
+    def _parse_k(self, k, name="k"):
+        try:
+            k = int(k)
+        except (TypeError, ValueError):
+            raise BadParameter(name, f"not an integer: {k!r}") from None
+        if not 1 <= k <= self.limits.max_k:
+            raise BadParameter(name, f"must be between 1 and {self.limits.max_k}, got {k}")
+        return k
 
     def search(self, q, k=10, level="video"):
         """GET /api/search: {"query", "level", "sentences", "warnings", "results",
@@ -197,11 +207,9 @@ class Gallery:
                 record.update(self._video_record(vid))
                 record["video"] = vid
                 record["clip"] = self.clip_rows[vid].index(int(row))
-                moment = {"sentence": 0, "text": sentences[0], "clip": record["clip"],
-                          "score": float(score)}
-                if "start" in rid:
-                    moment["start"], moment["end"] = rid["start"], rid["end"]
-                record["moments"] = [moment]
+                record["moments"] = [{"sentence": 0, "text": sentences[0],
+                                      "clip": record["clip"], "score": float(score),
+                                      **_seconds(rid)}]
             results.append(record)
         t3 = time.perf_counter()
         return {"query": q, "level": level, "sentences": sentences, "warnings": warnings,
@@ -214,7 +222,7 @@ class Gallery:
         from hse_tf.index.search import video_query
         if self.text_index is None:
             raise BadParameter("video", "no text index (start the app with --text_index)")
-        _, k, _ = self.parse("x", k, "video")
+        k = self._parse_k(k)
         if video_id not in self.row_of:
             raise KeyError(video_id)
         return {"video": video_id,

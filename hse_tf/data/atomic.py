@@ -35,16 +35,23 @@ def atomic_dir(path):
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
     try:
         yield tmp
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=".old-" + os.path.basename(path) + "-", dir=parent)
-            os.replace(path, os.path.join(old, "x"))
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def replace_dir(tmp, path):
+    """Renames the finished folder `tmp` to `path`; an existing `path` is first moved aside
+    (into a .old-* folder beside it, removed afterwards), so `path` is never half old, half new."""
+    if os.path.exists(path):
+        old = tempfile.mkdtemp(prefix=".old-" + os.path.basename(path) + "-",
+                               dir=os.path.dirname(os.path.abspath(path)))
+        os.replace(path, os.path.join(old, "x"))
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
 
 
 def read_json_object(path, what):

@@ -144,8 +144,7 @@ class NpzFolderStore(FeatureStore):
         """<folder>/<id>.npz; an id that would name a file elsewhere (a path separator, '..',
         a NUL) is bad input, never a path."""
         vid = str(video_id)
-        if (not vid or vid in (".", "..") or "/" in vid or "\\" in vid or "\0" in vid
-                or os.sep in vid or (os.altsep and os.altsep in vid)):
+        if vid in ("", ".", "..") or any(c in vid for c in "/\\\0"):
             raise DataError("video id is not a plain file name (path separators or '..'); "
                             "ids never name files outside the feature folder", file=self.path,
                             video=video_id, field="video_id")

@@ -22,7 +22,7 @@ import uuid
 
 import keras
 
-from hse_tf.data.atomic import atomic_path
+from hse_tf.data.atomic import atomic_path, read_json_object, replace_dir
 from hse_tf.data.outputs import OutputError
 from hse_tf.export import layout
 
@@ -45,11 +45,10 @@ def recover(out):
     versions it had renamed into place (identified by the export id in its journal)."""
     for path in glob.glob(os.path.join(glob.escape(out), ".export-*.json")):
         try:
-            with open(path) as f:
-                journal = json.load(f)
+            journal = read_json_object(path, "export journal")
             members, export_id = journal["members"], journal["export_id"]
             version = int(journal["version"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: unreadable export journal ({e}); an export into {out} "
                              f"was interrupted: remove the file once you have checked "
                              f"{out}") from None
@@ -60,9 +59,10 @@ def recover(out):
                 shutil.rmtree(target)
         os.remove(path)
     for name in os.listdir(out) if os.path.isdir(out) else ():
-        for tmp in glob.glob(os.path.join(glob.escape(os.path.join(out, name)), ".tmp-*")):
-            if re.fullmatch(r"\.tmp-\d+-.*", os.path.basename(tmp)) and os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+        folder = os.path.join(out, name)
+        for left in os.listdir(folder) if os.path.isdir(folder) else ():
+            if re.fullmatch(r"\.(tmp|old)-\d+-.*", left):  # staging or replaced version
+                shutil.rmtree(os.path.join(folder, left), ignore_errors=True)
 
 
 def write_export(out, members, version=None, overwrite=False):
@@ -101,12 +101,7 @@ def write_export(out, members, version=None, overwrite=False):
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     for name, tmp in staged.items():
-        target = targets[name]
-        if os.path.lexists(target):  # --overwrite, checked above
-            old = tempfile.mkdtemp(prefix=f".tmp-{version}-old-", dir=os.path.dirname(target))
-            os.replace(target, os.path.join(old, "x"))
-            shutil.rmtree(old)
-        os.replace(tmp, target)
+        replace_dir(tmp, targets[name])  # an existing version only with --overwrite (above)
     os.remove(_journal(out, version))
     return targets
 

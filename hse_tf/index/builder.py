@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 
 from hse_tf.data import clips as clip_rules
-from hse_tf.data.atomic import atomic_path
+from hse_tf.data.atomic import atomic_path, read_json_object
 from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
 from hse_tf.data.fingerprint import input_fingerprint, sha256_file, value_fingerprint
@@ -96,11 +96,7 @@ def _open_plan(partial, plan, overwrite):
     inputs and settings (by fingerprint); with `overwrite`, an unlike one is started afresh."""
     plan_path = os.path.join(partial, "plan.json")
     if os.path.exists(plan_path):
-        try:
-            with open(plan_path) as f:
-                old = json.load(f)
-        except ValueError as e:
-            raise IndexFileError(f"{plan_path}: corrupt ({e}); delete {partial} to start over")
+        old = read_json_object(plan_path, "the plan of an interrupted build")
         if old == plan:
             return
         if not overwrite:
@@ -176,7 +172,10 @@ def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4,
 
         embed_shards(encoders.models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
                      pipeline_args, skip_bad=issues.policy == "skip", version=encoders.version)
-        written = sum(len(read_shard(shard_path(shard_dir, i))["ids"]) for i in todo)
+        written = 0  # (their checksums are checked once, by _finish)
+        for i in todo:
+            with np.load(shard_path(shard_dir, i)) as z:
+                written += len(z["ids"])
         for _ in range(sum(len(shards[i]) for i in todo) - written):
             issues.fixed("bad_video", "skipped by the Beam pipeline (see its bad_videos counter)")
         if len(done) + len(todo) < len(shards):

@@ -94,7 +94,8 @@ class Encoders:
     @property
     def features(self):
         """hse_features (frames -> features), exported for runs trained on extracted features."""
-        if not os.path.isdir(os.path.join(self.models_dir, "hse_features")):
+        if "hse_features" not in self._loaded and not os.path.isdir(
+                os.path.join(self.models_dir, "hse_features")):
             raise FileNotFoundError(
                 f"{self.models_dir}: no hse_features model. Embedding video files needs a "
                 f"model trained on features from 'python -m hse_tf.features extract', "

@@ -83,6 +83,12 @@ def declared_bytes(name, proto, limits):
     return size
 
 
+def request_bytes(inputs, limits):
+    """Declared bytes of all of a request's inputs ({name: TensorProto}); LimitError naming the
+    first input over a limit."""
+    return sum(declared_bytes(name, proto, limits) for name, proto in inputs.items())
+
+
 class InflightBudget:
     """Declared bytes of the requests being served; `take` refuses what would exceed the cap."""
 

@@ -37,7 +37,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
 from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
                                      call_signature)
 from hse_tf.cli import is_loopback
-from hse_tf.serving.limits import InflightBudget, LimitError, RequestLimits, declared_bytes
+from hse_tf.serving.limits import InflightBudget, LimitError, RequestLimits, request_bytes
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
 MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
@@ -62,7 +62,9 @@ def _first_line(error):
     return type(error).__name__
 
 
-def _check_inputs(request, fn, signature_name, limits=RequestLimits()):
+def _check_inputs(request, fn, signature_name):
+    """The request's inputs as numpy arrays for `fn`, after their names, dtypes and shapes are
+    checked. Their declared sizes were checked before (limits.request_bytes, in Predict)."""
     specs = fn.structured_input_signature[1]
     given = set(request.inputs)
     missing = sorted(set(specs) - given)
@@ -83,10 +85,6 @@ def _check_inputs(request, fn, signature_name, limits=RequestLimits()):
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"input '{name}': expects dtype {spec.dtype.name}, got {got}")
         try:
-            declared_bytes(name, proto, limits)
-        except LimitError as e:
-            raise RequestError(getattr(grpc.StatusCode, e.code_name), str(e)) from None
-        try:
             value = tf.make_ndarray(proto)
         except Exception as e:  # malformed TensorProto (content does not match shape)
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
@@ -102,10 +100,6 @@ def _check_inputs(request, fn, signature_name, limits=RequestLimits()):
     return out
 
 
-def request_bytes(request, limits):
-    """Declared bytes of all of a request's inputs (raises LimitError over a limit)."""
-    return sum(declared_bytes(name, proto, limits) for name, proto in request.inputs.items())
-
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, registry, batching=None, limits=RequestLimits()):
@@ -120,7 +114,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):
         try:
-            cost = request_bytes(request, self.limits)
+            cost = request_bytes(request.inputs, self.limits)
             self.budget.take(cost)
         except LimitError as e:
             context.abort(getattr(grpc.StatusCode, e.code_name), str(e))
@@ -137,7 +131,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise NotFound(f"Serving signature key \"{sig}\" not found. Model "
                                f"{servable.name} has {sorted(servable.signatures)}")
             fn = servable.signatures[sig]
-            inputs = _check_inputs(request, fn, sig, self.limits)
+            inputs = _check_inputs(request, fn, sig)
             wanted = list(request.output_filter)
             unknown = sorted(set(wanted) - set(fn.structured_outputs))
             if unknown:
