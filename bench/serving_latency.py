@@ -1,8 +1,11 @@
 """Serving latency and throughput: gRPC on loopback vs calling the SavedModel directly.
 
     python bench/serving_latency.py [--hidden 1024] [--requests 200] [--clients 4]
+        [--encoders gru,attention]
 
-Exports an (untrained, seeded) HSE model of the given size with C3D-sized features, starts the
+For each encoder (hse_tf.layers.ENCODERS at every level, 'attention' with its default options),
+in this one run: exports an (untrained, seeded) HSE model of the given size with C3D-sized
+features, starts the
 development gRPC server (hse_tf.serving.server) on loopback, and measures:
   - single-paragraph and single-video requests, one client: p50 / p99 latency, requests/s;
   - the same with --clients concurrent clients: requests/s, without and with server-side
@@ -67,12 +70,20 @@ def main():
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--cpu_threads", default="auto",
                    help="thread pools, as the development server's flag (auto, default, I,J)")
+    p.add_argument("--encoders", default="gru",
+                   help="comma-separated encoders, each measured in turn (a tree without "
+                        "attention encoders measures 'gru' only)")
     args = p.parse_args()
     try:  # as the server does (a tree without the setting keeps TensorFlow's default)
         from hse_tf.cli import configure_cpu_threads
         threads = configure_cpu_threads(args.cpu_threads)
     except ImportError:
         threads = None
+    for encoder in args.encoders.split(","):
+        measure(args, encoder, threads)
+
+
+def measure(args, encoder, threads):
     import keras
     import tensorflow as tf
 
@@ -86,8 +97,10 @@ def main():
 
     keras.utils.set_random_seed(0)
     vocab = Vocabulary.build(SENTENCES)
-    model = model_from_config({"model": "hse", "hidden": args.hidden}, args.feature_dim,
-                              10000, 300)
+    config = {"model": "hse", "hidden": args.hidden}
+    if encoder != "gru":
+        config["encoder"] = encoder
+    model = model_from_config(config, args.feature_dim, 10000, 300)
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(240, args.feature_dim)).astype(np.float32)
     times = [(0.0, 30.0), (30.0, 60.0), (60.0, 90.0), (90.0, 120.0)]
@@ -113,7 +126,7 @@ def main():
                 clip_counts=tf.constant([4], tf.int64), durations=tf.constant([120.0],
                                                                               tf.float64)),
         }
-        print(f"hidden {args.hidden}, features {args.feature_dim}-d, {args.requests} requests, "
+        print(f"encoder {encoder}, hidden {args.hidden}, features {args.feature_dim}-d, {args.requests} requests, "
               f"{os.cpu_count()} CPU cores, {len(tf.config.list_physical_devices('GPU'))} GPUs, "
               f"thread pools (intra, inter) {threads or 'TensorFlow default'}")
         print(f"{'request':>10}{'path':>22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")

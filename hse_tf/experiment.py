@@ -18,11 +18,8 @@ from hse_tf.data.features import open_features
 from hse_tf.data.video_dataset import VideoDataset
 from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
 from hse_tf.data.word_vectors import load_word_vectors
+from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS
 from hse_tf.models import build_model
-
-LOSS_KEYS = ("margin_high", "margin_low", "gamma", "hardest_negative", "w_match_high",
-             "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat", "tau_high",
-             "tau_low", "weak_low")
 
 
 def read_annotations(cfg, split, issues):
@@ -107,7 +104,7 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="n
     """The model of a run config. mixed_precision 'bfloat16' / 'float16': the towers compute in
     that type (variables stay float32; the loss layer computes in float32). Evaluation and
     export rebuild in float32 (the default)."""
-    loss = {k: cfg[k] for k in LOSS_KEYS if k in cfg}
+    loss = {k: cfg[k] for k in LOSS_OPTIONS if k in cfg}
     if mixed_precision not in MIXED_POLICIES:
         raise ValueError(f"mixed_precision must be one of {sorted(MIXED_POLICIES)}, got "
                          f"{mixed_precision!r}")

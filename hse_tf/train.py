@@ -54,6 +54,10 @@ flags.DEFINE_enum("positions", "sinusoidal", ["sinusoidal", "learned"],
                   "Attention encoders: position encoding.")
 flags.DEFINE_enum("pooling", "mean_max", ["mean_max", "cls"], "Attention encoders: mean + max "
                   "over valid steps, or a CLS token.")
+flags.DEFINE_bool("contextual", False, "Attention at the clip -> video and sentence -> paragraph "
+                  "level: every block also attends over the whole video's frames (the whole "
+                  "paragraph's words), COOT's contextual attention. Needs --high_encoder="
+                  "attention.")
 flags.DEFINE_bool("flat_context", True, "Flat embeddings as the high-level GRUs' initial state "
                   "(and their own match loss).")
 # Losses.
@@ -69,6 +73,8 @@ flags.DEFINE_float("w_match_flat", 1.0, "Weight of the flat-context match loss (
 flags.DEFINE_float("tau_high", 5e-4, "Reconstruction weight, clip/sentence level (0: off).")
 flags.DEFINE_float("tau_low", 1e-4, "Reconstruction weight, frame/word level (0: off).")
 flags.DEFINE_bool("weak_low", False, "Weak correspondence: block-mean low-level match.")
+flags.DEFINE_float("w_cycle", 0.0, "Weight of COOT's cross-modal cycle-consistency loss between "
+                   "a video's clips and its sentences (0: off, as in HSE).", lower_bound=0.0)
 # Training.
 flags.DEFINE_integer("epochs", 15, "Epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).", lower_bound=1)
@@ -123,7 +129,8 @@ CONFIG_FLAGS = [
     "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
     "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every",
     "mixed_precision", "bucket_window", "gru_implementation", "encoder", "low_encoder",
-    "high_encoder", "layers", "heads", "ff_dim", "dropout", "positions", "pooling"]
+    "high_encoder", "layers", "heads", "ff_dim", "dropout", "positions", "pooling", "contextual",
+    "w_cycle"]
 
 
 def config_from_flags():
@@ -329,6 +336,9 @@ def _train(cfg, run_dir, resume, strategy_name, verbose, deterministic, eval_bat
     return results
 
 
+PROFILER_MODULE = "tensorboard_plugin_profile"  # the extra hse_tf[profile] installs it
+
+
 def parse_profile_steps(text):
     """'10,15' -> (10, 15); '' -> None."""
     if not text:
@@ -339,6 +349,10 @@ def parse_profile_steps(text):
         raise app.UsageError(f"--profile_steps wants FIRST,LAST (e.g. 10,15), got {text!r}")
     if not 1 <= first <= last:
         raise app.UsageError(f"--profile_steps: need 1 <= FIRST <= LAST, got {text!r}")
+    import importlib.util
+    if importlib.util.find_spec(PROFILER_MODULE) is None:
+        raise app.UsageError("--profile_steps needs TensorBoard's profiler, an optional part "
+                             "of hse_tf: pip install 'hse_tf[profile]'")
     return first, last
 
 

@@ -114,8 +114,52 @@ def test_mixed_attention_and_gru_with_bfloat16_on_cpu(tiny_demo, tmp_path):
     assert np.isfinite(state["logs"]["loss"]) and results["p2v"]["R@1"] >= 0
 
 
+def test_contextual_attention_masks_the_context_and_needs_an_attention_high_level():
+    from hse_tf.experiment import model_from_config
+    from hse_tf.layers import AttentionEncoder
+    rng = np.random.default_rng(2)
+    lengths, ctx_lengths = np.array([2, 1, 3]), np.array([5, 2, 7])
+    values = rng.normal(size=(lengths.sum(), 5)).astype(np.float32)
+    ctx = rng.normal(size=(ctx_lengths.sum(), 3)).astype(np.float32)
+    enc = _encoder(contextual=True, context_dim=3)
+    packed = enc(values, lengths, context=(ctx, ctx_lengths)).numpy()
+    # The context padded with junk beyond each row's length gives the same outputs ...
+    padded = np.full((3, 9, 3), 1e3, np.float32)
+    for i, s in enumerate(np.cumsum(ctx_lengths) - ctx_lengths):
+        padded[i, :ctx_lengths[i]] = ctx[s:s + ctx_lengths[i]]
+    np.testing.assert_allclose(enc(values, lengths, context=(padded, ctx_lengths)), packed,
+                               atol=TOL)
+    # ... and the context is used: another video's frames change the row.
+    other = enc(values, lengths, context=(ctx[::-1].copy(), ctx_lengths)).numpy()
+    assert np.abs(other - packed).max() > 1e-3
+    assert AttentionEncoder.from_config(enc.get_config()).get_config() == enc.get_config()
+    with pytest.raises(ValueError, match="needs context"):
+        enc(values, lengths)
+    model = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                               "contextual": True, "heads": 2}, 6, 20, 5)
+    assert model.video_tower.video_encoder.contextual
+    assert not model.video_tower.clip_encoder.contextual  # the low level has no context
+    assert model.text_tower.paragraph_encoder.context_dim == 5  # the words' size
+    with pytest.raises(ValueError, match="needs HSE with --high_encoder=attention"):
+        model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                           "high_encoder": "gru", "contextual": True}, 6, 20, 5)
+
+
+def test_attention_towers_train_with_reconstruction_and_the_cycle_loss(tiny_demo, tmp_path):
+    """The tau terms decode the towers' embeddings with GRU decoders, whatever the encoder;
+    the cycle term trains beside them."""
+    from hse_tf.train import train
+    run = str(tmp_path / "run")
+    train(tiny_config(tiny_demo, run, epochs=1, tau_high=5e-4, tau_low=1e-4, w_cycle=0.01,
+                      contextual=True, **ATTENTION), run, verbose=0, projector_max=0)
+    logs = json.load(open(os.path.join(run, "ckpt-0001", "state.json")))["logs"]
+    for term in ("recon_high", "recon_low", "cycle"):
+        assert np.isfinite(logs[term]) and logs[term] > 0, term
+
+
 @pytest.mark.parametrize("options", [ATTENTION, {**ATTENTION, "high_encoder": "gru",
-                                                 "pooling": "cls"}])
+                                                 "pooling": "cls"},
+                                     {**ATTENTION, "contextual": True}])
 def test_export_parity_of_both_towers(tiny_demo, tmp_path, options):
     import tensorflow as tf
 

@@ -99,3 +99,48 @@ def test_hse_loss_terms_weights_and_switches():
     off = HSELoss(w_match_low=0, w_match_flat=0, w_match_high=2.0, **m)(v, t, np.array([1, 1]), np.array([1, 1]))
     assert "match_low" not in off and "match_flat" not in off
     assert float(off["loss"]) == pytest.approx(0.2, abs=1e-6)  # 2 * 0.1
+
+
+def test_cycle_consistency_hand_computed():
+    """COOT's cycle: one video, clips c = [0, 10] and sentences s = [0, 1] (1-d, so the distance
+    is the squared difference).
+    s0 = 0 -> nearest clip c0 = 0 -> back: softmax(-0, -1) over s = [e/(1+e), 1/(1+e)],
+    mu = 1/(1+e) = 0.2689; s1 = 1 -> clip c0 (exp(-81) weight on c1) -> the same mu.
+    Sentence cycle: ((0 - 0.2689)^2 + (1 - 0.2689)^2) / 2 = 0.3034.
+    c0 = 0 -> soft sentence 0.2689 -> back to c0 (c1 is 94.7 away): mu = 0, error 0;
+    c1 = 10 -> sentence s1 = 1 -> back to c0 (1 away, c1 81): mu = 0, error 1. Clip cycle 0.5."""
+    import math
+
+    from hse_tf.losses.cycle import cycle_consistency, cycle_error
+    c, s, counts = np.array([[0.0], [10.0]]), np.array([[0.0], [1.0]]), np.array([2])
+    mu = 1 / (1 + math.e)
+    sentence_cycle = (mu ** 2 + (1 - mu) ** 2) / 2
+    assert float(cycle_error(s, c, counts, counts)) == pytest.approx(sentence_cycle, abs=1e-5)
+    assert float(cycle_error(c, s, counts, counts)) == pytest.approx(0.5, abs=1e-5)
+    assert float(cycle_consistency(c, s, counts, counts)) == pytest.approx(
+        sentence_cycle + 0.5, abs=1e-5)
+    # Two videos: the second (one clip, one sentence) cycles trivially (error 0) and counts in
+    # the mean over the batch's real rows; padding rows count nowhere.
+    c2, s2 = np.concatenate([c, [[5.0]]]), np.concatenate([s, [[-3.0]]])
+    assert float(cycle_error(s2, c2, np.array([2, 1]), np.array([2, 1]))) == pytest.approx(
+        2 * sentence_cycle / 3, abs=1e-5)
+    # A perfect one-to-one match, in any order, is cycle-consistent.
+    perm = np.array([[10.0], [0.0]])
+    assert float(cycle_consistency(c, perm, counts, counts)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_hse_loss_reports_the_cycle_term_only_when_weighted():
+    from hse_tf.losses.cycle import cycle_consistency
+    v = {"video": A2, "clips": A2, "flat": A2}
+    t = {"paragraph": B2, "sentences": B2, "flat": B2}
+    counts = np.array([2])
+    off = HSELoss(tau_high=0, tau_low=0)
+    assert "cycle" not in off(v, t, counts, counts) and "cycle" not in off.active_terms()
+    on = HSELoss(tau_high=0, tau_low=0, w_cycle=0.5)
+    terms = on(v, t, counts, counts)
+    assert float(terms["cycle"]) == pytest.approx(
+        0.5 * float(cycle_consistency(A2, B2, counts, counts)), abs=1e-6)
+    assert on.active_terms() == ["match_high", "cluster_high", "match_low", "cluster_low",
+                                 "match_flat", "cycle"]
+    assert on.active_terms(hierarchical=False) == ["match_high", "cluster_high"]
+    assert "match_flat" not in on.active_terms(flat_context=False)

@@ -236,6 +236,23 @@ def test_profile_steps_flag():
             parse_profile_steps(bad)
 
 
+def test_profile_steps_without_the_profiler_names_the_extra(tmp_path):
+    """The profiler plugin is an extra (hse_tf[profile]): without it, one line says so."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # A module that shadows the plugin with "not installed" (find_spec then raises nothing and
+    # returns None for a module whose __spec__ is None).
+    (hide / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['tensorboard_plugin_profile'] = None\n")
+    env = {**os.environ, "PYTHONPATH": f"{hide}{os.pathsep}{ROOT}"}
+    out = subprocess.run([sys.executable, "-m", "hse_tf.train", "--dataset=demo",
+                          f"--run_dir={tmp_path / 'run'}", "--profile_steps=2,3"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode != 0
+    assert "pip install 'hse_tf[profile]'" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
+
+
 def test_cache_features_reads_each_video_once(tiny_demo):
     from hse_tf import experiment
     from hse_tf.data.errors import IssueLog

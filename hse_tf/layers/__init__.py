@@ -1,7 +1,7 @@
 """Reusable Keras layers: the GRU encoder/decoder stack and ragged-to-padded helpers."""
 
 from hse_tf.layers.attention_encoder import AttentionEncoder
-from hse_tf.layers.encoders import ENCODERS, make_encoder
+from hse_tf.layers.encoders import ENCODERS, is_contextual, level_options, make_encoder
 from hse_tf.layers.sequence_decoder import SequenceDecoder
 from hse_tf.layers.sequence_encoder import SequenceEncoder
 from hse_tf.layers.ragged import pad_rows, segment_ids

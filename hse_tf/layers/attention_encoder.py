@@ -32,10 +32,14 @@ class AttentionEncoder(keras.layers.Layer):
     positions: 'sinusoidal' (any length) or 'learned' (up to max_len steps).
     pooling: 'mean_max' (mean + channel-wise max over the valid steps, the GRU encoder's max
     plus a mean) or 'cls' (a learned token's output).
+    contextual (COOT's contextual attention, for the clip -> video and sentence -> paragraph
+    level): every block also cross-attends from the row's steps to a context sequence, the
+    whole video's frames (or the paragraph's words), passed as call(..., context=(values
+    [N, S, context_dim] or [sum(S), context_dim], context_lengths [N])).
     """
 
     def __init__(self, units, layers=1, heads=4, ff_dim=0, dropout=0.1, positions="sinusoidal",
-                 pooling="mean_max", max_len=512, **kwargs):
+                 pooling="mean_max", max_len=512, contextual=False, context_dim=None, **kwargs):
         super().__init__(**kwargs)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
@@ -59,6 +63,16 @@ class AttentionEncoder(keras.layers.Layer):
         self.ff2 = [keras.layers.Dense(units, name=f"ff2_{i}") for i in range(layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.drop = keras.layers.Dropout(dropout)
+        self.contextual, self.context_dim = bool(contextual), context_dim
+        if self.contextual:
+            if not context_dim:
+                raise ValueError(f"{self.name}: contextual attention needs the context's "
+                                 f"feature size (context_dim)")
+            self.context_project = keras.layers.Dense(units, name="context_project")
+            self.norm_c = [ln(epsilon=1e-6, name=f"norm_context_{i}") for i in range(layers)]
+            self.cross = [keras.layers.MultiHeadAttention(heads, units // heads, dropout=dropout,
+                                                          name=f"context_attention_{i}")
+                          for i in range(layers)]
 
     def build(self, input_shape):
         self.project.build((None, None, input_shape[-1]))
@@ -69,6 +83,11 @@ class AttentionEncoder(keras.layers.Layer):
             self.norm2[i].build(shape)
             self.ff1[i].build(shape)
             self.ff2[i].build((None, None, self.ff_dim))
+            if self.contextual:
+                self.norm_c[i].build(shape)
+                self.cross[i].build(shape, shape)
+        if self.contextual:
+            self.context_project.build((None, None, self.context_dim))
         self.final_norm.build(shape)
         if self.positions == "learned":
             self.position_table = self.add_weight(
@@ -79,7 +98,8 @@ class AttentionEncoder(keras.layers.Layer):
                                        name="cls")
         self.built = True
 
-    def call(self, inputs, lengths, initial_state=None, training=None, starts=None):
+    def call(self, inputs, lengths, initial_state=None, training=None, starts=None,
+             context=None):
         if starts is not None and inputs.shape.rank != 2:
             raise ValueError(f"{self.name}: starts index values [V, D]; got inputs of shape "
                              f"{inputs.shape} (padded rows already start at 0)")
@@ -108,10 +128,16 @@ class AttentionEncoder(keras.layers.Layer):
         # Every query attends to its row's valid keys only: padding keys never reach a real
         # step, and padded query steps (discarded below) still see valid keys (no NaN).
         attend = tf.tile(valid[:, None, :], [1, steps, 1])
+        if self.contextual:
+            ctx, ctx_mask = self._context(context, steps, dtype)
         for i in range(self.num_layers):
             h = self.norm1[i](x)
             x = x + self.drop(self.attention[i](h, h, attention_mask=attend, training=training),
                               training=training)
+            if self.contextual:
+                h = self.norm_c[i](x)
+                x = x + self.drop(self.cross[i](h, ctx, attention_mask=ctx_mask,
+                                                training=training), training=training)
             h = self.norm2[i](x)
             x = x + self.drop(self.ff2[i](self.ff1[i](h)), training=training)
         x = self.final_norm(x)
@@ -125,7 +151,21 @@ class AttentionEncoder(keras.layers.Layer):
         top = tf.reduce_max(tf.where(own[..., None], steps_only, lowest), 1)
         return mean + top
 
+    def _context(self, context, steps, dtype):
+        """(projected context [N, S, units] with positions, cross-attention mask [N, steps, S])."""
+        if context is None:
+            raise ValueError(f"{self.name}: contextual attention needs context=(values, lengths)")
+        values, lengths = context
+        lengths = tf.cast(lengths, tf.int32)
+        if values.shape.rank == 2:
+            values = pad_rows(values, lengths)
+        ctx = self.context_project(tf.cast(values, dtype))
+        ctx = ctx + tf.cast(sinusoidal(tf.shape(ctx)[1], self.units), dtype)[None]
+        ctx_valid = tf.sequence_mask(lengths, tf.shape(ctx)[1])
+        return ctx, tf.tile(ctx_valid[:, None, :], [1, steps, 1])
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "layers": self.num_layers,
                 "heads": self.heads, "ff_dim": self.ff_dim, "dropout": self.dropout,
-                "positions": self.positions, "pooling": self.pooling, "max_len": self.max_len}
+                "positions": self.positions, "pooling": self.pooling, "max_len": self.max_len,
+                "contextual": self.contextual, "context_dim": self.context_dim}

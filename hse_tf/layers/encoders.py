@@ -12,7 +12,22 @@ ENCODERS = {
     "attention": lambda units, gru_implementation, attention, name: AttentionEncoder(
         units, **(attention or {}), name=name),
 }
-ATTENTION_OPTIONS = ("layers", "heads", "ff_dim", "dropout", "positions", "pooling")
+ATTENTION_OPTIONS = ("layers", "heads", "ff_dim", "dropout", "positions", "pooling",
+                     "contextual")
+
+
+def level_options(attention, context_dim=None):
+    """One level's AttentionEncoder options: contextual attention (COOT) only where a context
+    is given, the clip -> video and sentence -> paragraph level (context_dim: its feature size)."""
+    options = dict(attention or {})
+    contextual = options.pop("contextual", False)
+    if contextual and context_dim:
+        options.update(contextual=True, context_dim=context_dim)
+    return options
+
+
+def is_contextual(kind, attention):
+    return kind == "attention" and bool((attention or {}).get("contextual"))
 
 
 def make_encoder(kind, units, gru_implementation="auto", attention=None, name=None):

@@ -4,6 +4,17 @@ import keras
 import tensorflow as tf
 
 from hse_tf.losses import ranking, reconstruction
+from hse_tf.losses.cycle import cycle_consistency
+
+# Every term the objective can report, in report order, and the options that configure it (the
+# run config's keys and the trainer's flags of the same names).
+TERMS = ("match_high", "cluster_high", "match_low", "cluster_low", "match_flat", "recon_high",
+         "recon_low", "cycle")
+OPTIONS = ("margin_high", "margin_low", "gamma", "hardest_negative", "w_match_high",
+           "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat", "tau_high",
+           "tau_low", "weak_low", "w_cycle")
+# Terms that need the low level (clips and sentences) and, for match_flat, the flat context.
+_LOW_LEVEL = ("match_low", "cluster_low", "recon_high", "recon_low", "cycle")
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -11,12 +22,17 @@ class HSELoss(keras.layers.Layer):
     """Combines match, cluster, flat-context and reconstruction terms.
 
     call(video_out, text_out) takes the towers' output dicts (see HSEModel) and returns a dict of
-    the weighted terms plus 'loss', their sum. A weight of 0 removes a term (and its work).
+    the weighted terms plus 'loss', their sum. A weight of 0 removes a term (and its work);
+    `active_terms` says which terms a model reports.
+
+    w_cycle: COOT's cross-modal cycle consistency between a video's clips and its sentences
+    (hse_tf.losses.cycle), off by default (HSE has no such term).
     """
 
     def __init__(self, margin_high=0.2, margin_low=0.2, gamma=0.2, hardest_negative=False,
                  w_match_high=1.0, w_match_low=1.0, w_cluster_high=1.0, w_cluster_low=1.0,
-                 w_match_flat=1.0, tau_high=5e-4, tau_low=1e-4, weak_low=False, **kwargs):
+                 w_match_flat=1.0, tau_high=5e-4, tau_low=1e-4, weak_low=False, w_cycle=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # GRU outputs carry Keras masks; the loss ignores them
         self.margin_high, self.margin_low, self.gamma = margin_high, margin_low, gamma
@@ -26,6 +42,23 @@ class HSELoss(keras.layers.Layer):
         self.w_match_flat = w_match_flat
         self.tau_high, self.tau_low = tau_high, tau_low
         self.weak_low = weak_low
+        self.w_cycle = w_cycle
+
+    def weight(self, term):
+        return {"match_high": self.w_match_high, "cluster_high": self.w_cluster_high,
+                "match_low": self.w_match_low, "cluster_low": self.w_cluster_low,
+                "match_flat": self.w_match_flat, "recon_high": self.tau_high,
+                "recon_low": self.tau_low, "cycle": self.w_cycle}[term]
+
+    def active_terms(self, hierarchical=True, flat_context=True):
+        """The terms (in TERMS order) that a model with this hierarchy computes and reports."""
+        def on(term):
+            if not self.weight(term):
+                return False
+            if term == "match_flat":
+                return hierarchical and flat_context
+            return hierarchical or term not in _LOW_LEVEL
+        return [t for t in TERMS if on(t)]
 
     def call(self, video_out, text_out, clip_counts=None, sentence_counts=None):
         # Under mixed precision the towers' outputs are bfloat16/float16: the loss is float32.
@@ -55,6 +88,9 @@ class HSELoss(keras.layers.Layer):
         if self.w_match_flat and "flat" in video_out and "flat" in text_out:
             terms["match_flat"] = self.w_match_flat * ranking.match_loss(
                 video_out["flat"], text_out["flat"], self.margin_high, hard)
+        if self.w_cycle and "clips" in video_out and "sentences" in text_out:
+            terms["cycle"] = self.w_cycle * cycle_consistency(
+                video_out["clips"], text_out["sentences"], clip_counts, sentence_counts)
         b = tf.shape(v)[0]
         if self.tau_high and "recon_high" in video_out:
             terms["recon_high"] = self.tau_high * (
@@ -77,4 +113,5 @@ class HSELoss(keras.layers.Layer):
                 "hardest_negative": self.hardest_negative, "w_match_high": self.w_match_high,
                 "w_match_low": self.w_match_low, "w_cluster_high": self.w_cluster_high,
                 "w_cluster_low": self.w_cluster_low, "w_match_flat": self.w_match_flat,
-                "tau_high": self.tau_high, "tau_low": self.tau_low, "weak_low": self.weak_low}
+                "tau_high": self.tau_high, "tau_low": self.tau_low, "weak_low": self.weak_low,
+                "w_cycle": self.w_cycle}

@@ -9,8 +9,6 @@ from hse_tf.losses.ranking import l2_normalize
 from hse_tf.models.text_encoder import TextEncoder
 from hse_tf.models.video_encoder import VideoEncoder
 
-TERMS = ("match_high", "cluster_high", "match_low", "cluster_low", "match_flat", "recon_high",
-         "recon_low")
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -32,6 +30,10 @@ class HSEModel(keras.Model):
         # sentences; `attention` holds the AttentionEncoder options.
         self.low_encoder, self.high_encoder = low_encoder, high_encoder
         self.attention = dict(attention or {})
+        if self.attention.get("contextual") and not (hierarchical and high_encoder == "attention"):
+            raise ValueError("contextual attention (--contextual) is a clip -> video and "
+                             "sentence -> paragraph attention: it needs HSE with "
+                             "--high_encoder=attention (or --encoder=attention)")
         self.feature_dim, self.vocab_size, self.word_dim = feature_dim, vocab_size, word_dim
         self.hidden, self.hierarchical, self.flat_context = hidden, hierarchical, flat_context
         self.loss_config = dict(loss or {})
@@ -46,22 +48,8 @@ class HSEModel(keras.Model):
         self.text_tower = TextEncoder(vocab_size, word_dim, hidden, hierarchical, flat_context,
                                       reconstruct, gru_implementation, **encoders,
                                       name="text_tower")
-        self.term_names = ["loss"] + [t for t in TERMS if self._has_term(t)]
+        self.term_names = ["loss"] + self.loss_layer.active_terms(hierarchical, flat_context)
         self.trackers = {t: keras.metrics.Mean(name=t) for t in self.term_names}
-
-    def _has_term(self, term):
-        cfg = self.loss_layer
-        weight = {"match_high": cfg.w_match_high, "cluster_high": cfg.w_cluster_high,
-                  "match_low": cfg.w_match_low, "cluster_low": cfg.w_cluster_low,
-                  "match_flat": cfg.w_match_flat, "recon_high": cfg.tau_high,
-                  "recon_low": cfg.tau_low}[term]
-        if not weight:
-            return False
-        if term in ("match_high", "cluster_high"):
-            return True
-        if term == "match_flat":
-            return self.hierarchical and self.flat_context
-        return self.hierarchical
 
     def call(self, inputs, training=False):
         v = self.video_tower(inputs, training=training, decode=False)

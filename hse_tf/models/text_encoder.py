@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, SequenceEncoder, make_encoder, pad_rows, segment_ids
+from hse_tf.layers import (SequenceDecoder, SequenceEncoder, is_contextual, level_options,
+                           make_encoder, pad_rows, segment_ids)
 from hse_tf.layers.sequence_encoder import use_packed
 
 
@@ -29,10 +30,13 @@ class TextEncoder(keras.Model):
         self.low_encoder, self.high_encoder = low_encoder, high_encoder
         self.attention = dict(attention or {})
         self.embedding = keras.layers.Embedding(vocab_size, word_dim, name="word_embedding")
-        self.sentence_encoder = make_encoder(low_encoder, hidden, impl, self.attention,
-                                             "sentence_encoder")
+        self.sentence_encoder = make_encoder(low_encoder, hidden, impl,
+                                             level_options(self.attention), "sentence_encoder")
+        # contextual (COOT): sentences also attend over the whole paragraph's words
+        self.contextual = hierarchical and is_contextual(high_encoder, self.attention)
         if hierarchical:
-            self.paragraph_encoder = make_encoder(high_encoder, hidden, impl, self.attention,
+            self.paragraph_encoder = make_encoder(high_encoder, hidden, impl,
+                                                  level_options(self.attention, word_dim),
                                                   "paragraph_encoder")
         if self.reconstruct:
             self.paragraph_decoder = SequenceDecoder(hidden, impl, name="paragraph_decoder")
@@ -82,8 +86,9 @@ class TextEncoder(keras.Model):
                 flat = self.sentence_encoder(vectors, para_lengths)
         if flat is not None:
             out["flat"] = flat
+        context = {"context": (vectors, para_lengths)} if self.contextual else {}
         out["paragraph"] = self.paragraph_encoder(out["sentences"], sentence_counts,
-                                                  initial_state=flat)
+                                                  initial_state=flat, **context)
         if self.reconstruct and decode:
             high = self.paragraph_decoder(out["paragraph"], sentence_counts)
             recon = tf.boolean_mask(high, tf.sequence_mask(sentence_counts, tf.shape(high)[1]))

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, make_encoder, pad_rows
+from hse_tf.layers import SequenceDecoder, is_contextual, level_options, make_encoder, pad_rows
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -30,10 +30,13 @@ class VideoEncoder(keras.Model):
         # low: frames -> clip (and the flat video); high: clips -> video (hse_tf.layers.ENCODERS)
         self.low_encoder, self.high_encoder = low_encoder, high_encoder
         self.attention = dict(attention or {})
-        self.clip_encoder = make_encoder(low_encoder, hidden, impl, self.attention,
-                                         "clip_encoder")
+        self.clip_encoder = make_encoder(low_encoder, hidden, impl,
+                                         level_options(self.attention), "clip_encoder")
+        # contextual (COOT): clips also attend over the whole video's frames
+        self.contextual = hierarchical and is_contextual(high_encoder, self.attention)
         if hierarchical:
-            self.video_encoder = make_encoder(high_encoder, hidden, impl, self.attention,
+            self.video_encoder = make_encoder(high_encoder, hidden, impl,
+                                              level_options(self.attention, feature_dim),
                                               "video_encoder")
         if self.reconstruct:
             self.video_decoder = SequenceDecoder(hidden, impl, name="video_decoder")
@@ -65,7 +68,8 @@ class VideoEncoder(keras.Model):
         low = self.clip_encoder(values, lengths)
         clips = low[:m]
         flat = low[m:] if self.flat_context else None
-        video = self.video_encoder(clips, clip_counts, initial_state=flat)
+        context = {"context": (flat_frames, flat_lengths)} if self.contextual else {}
+        video = self.video_encoder(clips, clip_counts, initial_state=flat, **context)
         out = {"video": video, "clips": clips}
         if flat is not None:
             out["flat"] = flat
