@@ -1,7 +1,7 @@
 """Which encoder retrieves best when the right answer is known? FSE, HSE-GRU, HSE-attention.
 
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
-        [--noise 4] [--epochs 10] [--seeds 0,1] [--hidden 256] [--models fse,hse_gru,hse_attention]
+        [--noise 3] [--epochs 10] [--seeds 0,1] [--hidden 256] [--models fse,hse_gru,hse_attention]
         [--extra NAME=FLAGS ...]
 
 The data is bench/known_answer.py's (written to --data on first use, reused while its settings
@@ -97,7 +97,7 @@ def main():
     p.add_argument("--train", type=int, default=2000)
     p.add_argument("--val", type=int, default=1000)
     p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--noise", type=float, default=4.0)
+    p.add_argument("--noise", type=float, default=3.0)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch_size", type=int, default=64)

@@ -88,7 +88,7 @@ def measure(args, encoder, threads):
     import tensorflow as tf
 
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.export import export_encoders
     from hse_tf.serving.client import HSEClient
     from hse_tf.serving.model_registry import ModelRegistry
@@ -107,11 +107,11 @@ def measure(args, encoder, threads):
     with tempfile.TemporaryDirectory() as out:
         export_encoders(model, vocab, out)
         registry = ModelRegistry.from_dir(out)
-        server, port = start_server(registry)
+        server, port, _ = start_server(registry)
         target = f"127.0.0.1:{port}"
         batching = BatchingParameters.from_file(os.path.join(os.path.dirname(HERE), "serving",
                                                              "batching.config"))
-        b_server, b_port = start_server(registry, batching=batching)
+        b_server, b_port, _ = start_server(registry, batching=batching)
         client = HSEClient(target)
         text_fn = lambda c=client: c.embed_paragraphs([SENTENCES])  # noqa: E731
         video_fn = lambda c=client: c.embed_videos([feats], [times], [120.0])  # noqa: E731

@@ -51,7 +51,7 @@ def make_gallery(folder, n, hidden, sentences):
     import keras
 
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.export import export_encoders
     from hse_tf.export.layout import export_record
     from hse_tf.index import GalleryIndex

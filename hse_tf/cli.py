@@ -167,6 +167,20 @@ def configure_cpu_threads(mode="auto"):
     return intra, inter
 
 
+class MissingExtra(ValueError):
+    """An optional part of hse_tf is not installed (a user error: one line, exit 2)."""
+
+
+def require_extra(extra, *modules, what=None):
+    """Stops with one line naming `pip install 'hse_tf[extra]'` unless every module is
+    importable (checked without importing them)."""
+    import importlib.util
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra(f"{what or 'this command'} needs {', '.join(missing)}, an optional "
+                           f"part of hse_tf: pip install 'hse_tf[{extra}]'")
+
+
 def positive_int(text):
     """argparse type: an integer >= 1 (argparse then names the flag in its one-line error)."""
     import argparse

@@ -26,11 +26,12 @@ def define_flags():
 
 def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposals=(1, 2, 3, 4),
         batch_size=64, out=None):
-    from hse_tf import evaluation, experiment
     from hse_tf.data.atomic import atomic_path
     from hse_tf.data.errors import IssueLog
+    from hse_tf.evaluation import EVALUATORS, embed_fn, tables
+    from hse_tf.training import runs
 
-    cfg, vocab, model, ckpt = experiment.load_run(checkpoint)
+    cfg, vocab, model, ckpt = runs.load_run(checkpoint)
     if annotations:
         cfg["val_annotations"] = annotations
     if features:
@@ -38,29 +39,23 @@ def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposa
     if not cfg.get("val_annotations"):
         raise app.UsageError("the run has no validation split: pass --annotations")
     issues = IssueLog(cfg.get("on_bad_input", "error"))
-    split = experiment.make_split(cfg, "val", vocab, issues)
-    fn = evaluation.embed_fn(model, cfg["feature_dim"])
-    emb = evaluation.embed_split(model, split, batch_size, fn)
-    results = {"checkpoint": ckpt, "annotations": cfg["val_annotations"], "videos": len(split),
-               "retrieval": evaluation.retrieval(emb)}
-    print(evaluation.format_table(results["retrieval"], f"{len(split)} videos, {ckpt}"))
-    if incomplete_max_k and cfg.get("model", "hse") == "hse":
-        curve = evaluation.incomplete_observation(model, split, incomplete_max_k, batch_size, fn)
-        results["incomplete_observation"] = curve
-        print("\nincomplete observation (first k clips / sentences)")
-        print(f"{'k':>3}{'p2v R@1':>10}{'v2p R@1':>10}")
-        for k, m in curve.items():
-            print(f"{k:>3}{m['p2v']['R@1']:>10.1f}{m['v2p']['R@1']:>10.1f}")
-    if proposals and cfg.get("model", "hse") == "hse":
-        table = evaluation.uniform_proposals(model, split, [int(k) for k in proposals],
-                                             batch_size, fn)
-        results["uniform_proposals"] = table
-        print("\nuniform proposals (tIoU >= 0.5)")
-        print(f"{'K':>3}{'precision':>11}{'recall':>8}{'p2v R@1':>9}{'p2v R@5':>9}"
-              f"{'v2p R@1':>9}{'v2p R@5':>9}")
-        for k, m in table.items():
-            print(f"{k:>3}{m['precision']:>11.1f}{m['recall']:>8.1f}{m['p2v']['R@1']:>9.1f}"
-                  f"{m['p2v']['R@5']:>9.1f}{m['v2p']['R@1']:>9.1f}{m['v2p']['R@5']:>9.1f}")
+    split = runs.make_split(cfg, "val", vocab, issues)
+    fn = embed_fn(model, cfg["feature_dim"])
+    hierarchical = cfg.get("model", "hse") == "hse"
+    evaluators = {"retrieval": EVALUATORS["retrieval"](batch_size)}
+    if incomplete_max_k and hierarchical:
+        evaluators["incomplete_observation"] = EVALUATORS["incomplete_observation"](
+            incomplete_max_k, batch_size)
+    if proposals and hierarchical:
+        evaluators["uniform_proposals"] = EVALUATORS["uniform_proposals"](
+            [int(k) for k in proposals], batch_size)
+    printers = {"retrieval": lambda r: tables.format_table(r, f"{len(split)} videos, {ckpt}"),
+                "incomplete_observation": tables.incomplete_table,
+                "uniform_proposals": tables.proposals_table}
+    results = {"checkpoint": ckpt, "annotations": cfg["val_annotations"], "videos": len(split)}
+    for i, (name, evaluator) in enumerate(evaluators.items()):
+        results[name] = dict(evaluator.run(model, split, fn))
+        print(("\n" if i else "") + printers[name](results[name]))
     if issues.counts:
         results["input_problems"] = dict(issues.counts)
         logging.warning("input problems: %s", issues.summary())

@@ -36,7 +36,7 @@ def exported(tiny_demo, tmp_path_factory):
     from hse_tf.data.features import open_features
     from hse_tf.data.video_dataset import VideoDataset
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.export import export_encoders
     keras.utils.set_random_seed(0)
     anns = read_activitynet_captions(tiny_demo["val_1"])
@@ -94,7 +94,7 @@ def random_batch(rng, feature_dim=6, vocab_size=20, clips=(2, 3, 1), max_len=5):
 @pytest.fixture(scope="session")
 def trained_run(tiny_demo, tmp_path_factory):
     """A tiny HSE run trained for one epoch on the tiny demo (for the downstream heads)."""
-    from hse_tf.train import train
+    from hse_tf.training import train
     run = str(tmp_path_factory.mktemp("heads") / "run")
     train(tiny_config(tiny_demo, run, epochs=1), run, verbose=0, projector_max=0)
     return run
@@ -135,14 +135,14 @@ def video_gallery(tmp_path_factory):
     --videos (thumbnails, media) and a text index (tests/test_app*.py)."""
     pytest.importorskip("av")
     from hse_tf.data.annotations import read_activitynet_captions
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     from hse_tf.export import exporter
     from hse_tf.features import synthetic as S
     from hse_tf.features.extractor import extract
     from hse_tf.features.video_file_store import VideoFileStore
     from hse_tf.index.builder import build_text_index, build_video_index
     from hse_tf.index.encoders import Encoders
-    from hse_tf.train import train
+    from hse_tf.training import train
     root = tmp_path_factory.mktemp("gallery")
     videos = root / "videos"
     videos.mkdir()
@@ -181,7 +181,7 @@ def checkpoint_weights(run_dir):
     """Every weight array of a run's latest checkpoint, in file order."""
     import h5py
 
-    from hse_tf import checkpoints
+    from hse_tf.training import checkpoints
     out = []
     with h5py.File(os.path.join(checkpoints.latest(run_dir), "model.weights.h5")) as f:
         f.visititems(lambda name, obj: out.append(obj[()]) if hasattr(obj, "shape") else None)

@@ -240,7 +240,7 @@ def test_queries_through_tf_serving_grpc_equal_in_process(video_gallery):
     from hse_tf.app.__main__ import _parser, build_app
     from hse_tf.serving.model_registry import ModelRegistry
     from hse_tf.serving.server import start_server
-    server, port = start_server(ModelRegistry.from_dir(video_gallery["models"]))
+    server, port, _ = start_server(ModelRegistry.from_dir(video_gallery["models"]))
     try:
         app, gallery = build_app(_parser().parse_args(
             ["--index", video_gallery["index"], "--serving", f"127.0.0.1:{port}"]))

@@ -64,7 +64,7 @@ def test_length_one_rows_and_mean_plus_max_pooling():
 
 
 def test_config_round_trip_and_registry():
-    from hse_tf.experiment import encoder_options, model_from_config
+    from hse_tf.training.runs import encoder_options, model_from_config
     from hse_tf.layers import AttentionEncoder, SequenceEncoder
     enc = _encoder(pooling="cls", positions="learned", ff_dim=12)
     back = AttentionEncoder.from_config(enc.get_config())
@@ -90,7 +90,7 @@ def test_config_round_trip_and_registry():
 
 
 def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
-    from hse_tf.train import train
+    from hse_tf.training import train
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     train(tiny_config(tiny_demo, full, epochs=2, **ATTENTION), full, verbose=0,
           deterministic=True, projector_max=0)
@@ -105,7 +105,7 @@ def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
 
 
 def test_mixed_attention_and_gru_with_bfloat16_on_cpu(tiny_demo, tmp_path):
-    from hse_tf.train import train
+    from hse_tf.training import train
     run = str(tmp_path / "run")
     results = train(tiny_config(tiny_demo, run, epochs=1, mixed_precision="bfloat16",
                                 low_encoder="attention", high_encoder="gru", layers=1,
@@ -115,7 +115,7 @@ def test_mixed_attention_and_gru_with_bfloat16_on_cpu(tiny_demo, tmp_path):
 
 
 def test_contextual_attention_masks_the_context_and_needs_an_attention_high_level():
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.layers import AttentionEncoder
     rng = np.random.default_rng(2)
     lengths, ctx_lengths = np.array([2, 1, 3]), np.array([5, 2, 7])
@@ -148,7 +148,7 @@ def test_contextual_attention_masks_the_context_and_needs_an_attention_high_leve
 def test_attention_towers_train_with_reconstruction_and_the_cycle_loss(tiny_demo, tmp_path):
     """The tau terms decode the towers' embeddings with GRU decoders, whatever the encoder;
     the cycle term trains beside them."""
-    from hse_tf.train import train
+    from hse_tf.training import train
     run = str(tmp_path / "run")
     train(tiny_config(tiny_demo, run, epochs=1, tau_high=5e-4, tau_low=1e-4, w_cycle=0.01,
                       contextual=True, **ATTENTION), run, verbose=0, projector_max=0)
@@ -168,7 +168,7 @@ def test_export_parity_of_both_towers(tiny_demo, tmp_path, options):
     from hse_tf.data.pipeline import collate
     from hse_tf.data.video_dataset import VideoDataset
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.export import export_encoders
     anns = read_activitynet_captions(tiny_demo["val_1"])
     vocab = Vocabulary.build([s for a in anns for s in a.sentences])

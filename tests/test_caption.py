@@ -54,7 +54,7 @@ def test_caption_train_eval_export_and_serve(trained_run, tiny_demo, tmp_path):
     from hse_tf.caption.jobs import conditions, evaluate, generate, load_captioner, train
     from hse_tf.data.annotations import read_activitynet_captions
     from hse_tf.data.features import open_features
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     from hse_tf.export import export_caption
     from hse_tf.serving.client import HSEClient
     from hse_tf.serving.model_registry import ModelRegistry
@@ -90,7 +90,7 @@ def test_caption_train_eval_export_and_serve(trained_run, tiny_demo, tmp_path):
             .numpy()]
     assert flat == want and len(flat) == len(keys)
     # Through gRPC: one clip's features -> one caption string.
-    server, port = start_server(ModelRegistry.from_dir(str(tmp_path / "models")))
+    server, port, _ = start_server(ModelRegistry.from_dir(str(tmp_path / "models")))
     client = HSEClient(f"127.0.0.1:{port}")
     try:
         a = anns[0]

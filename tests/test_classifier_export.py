@@ -5,11 +5,11 @@ import tensorflow as tf
 
 
 def test_classifier_export_parity(trained_run, tiny_demo, tmp_path):
-    from hse_tf.classify import load_classifier, train
+    from hse_tf.heads.jobs import load_classifier, train_classifier as train
     from hse_tf.data.annotations import read_tsp_labels
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.features import open_features
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     from hse_tf.export import export_classifier
     from hse_tf.heads.whole_video import embed_whole_videos
     out = str(tmp_path / "mlp")

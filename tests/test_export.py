@@ -217,7 +217,7 @@ def test_parity_on_activitynet_shaped_inputs(tmp_path):
     from hse_tf.data.pipeline import collate
     from hse_tf.data.video_dataset import VideoDataset
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.export import export_encoders
     from tests.conftest import shared_path
     anns = read_activitynet_captions(shared_path("activitynet_captions", "val_1.json"),

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not GPUS, reason="no GPU visible to TensorFlow "
 
 
 def _model(mixed_precision="none", hidden=32):
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     import keras
     keras.utils.set_random_seed(0)
     return model_from_config({"model": "hse", "hidden": hidden}, 6, 20, 8, mixed_precision)
@@ -64,7 +64,7 @@ def test_gpu_and_cpu_agree_on_embeddings_and_losses():
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_trains_on_gpu(tiny_demo, tmp_path, precision):
-    from hse_tf.train import train
+    from hse_tf.training import train
     run = str(tmp_path / "run")
     results = train(tiny_config(tiny_demo, run, epochs=2, mixed_precision=precision), run,
                     verbose=0, projector_max=0)

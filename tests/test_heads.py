@@ -19,7 +19,7 @@ def test_topk_accuracy_hand_computed():
 
 def test_zero_shot_end_to_end(trained_run, tiny_demo, tmp_path):
     from hse_tf.data.annotations import read_tsp_labels
-    from hse_tf.zeroshot import run
+    from hse_tf.heads.jobs import zero_shot_run as run
     classes = tmp_path / "classes.json"
     names = sorted({s[2] for v in read_tsp_labels(tiny_demo["labels_val"]).values() for s in v})
     json.dump(names + ["Zyzzyva qwxv"], open(classes, "w"))
@@ -35,7 +35,7 @@ def test_zero_shot_end_to_end(trained_run, tiny_demo, tmp_path):
 
 
 def test_classifier_train_eval_round_trip(trained_run, tiny_demo, tmp_path):
-    from hse_tf.classify import eval_saved, train
+    from hse_tf.heads.jobs import eval_classifier as eval_saved, train_classifier as train
     out = str(tmp_path / "mlp")
     res = train(trained_run, tiny_demo["labels_train"], tiny_demo["labels_val"],
                 tiny_demo["features"], out, hidden=16, epochs=30, log=lambda *_: None)
@@ -54,7 +54,7 @@ def test_real_class_names_against_a_real_vocabulary():
     from hse_tf.data.annotations import read_activitynet_captions, read_tsp_labels
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     from hse_tf.heads.zeroshot import embed_class_names
     from tests.conftest import shared_path
     names = json.load(open(shared_path("activitynet_v1.3_labels", "activitynet200_classes.json")))

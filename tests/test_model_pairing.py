@@ -22,7 +22,7 @@ def _index_cli(*args):
 
 def _model(exported, seed):
     import keras
-    from hse_tf.experiment import model_from_config
+    from hse_tf.training.runs import model_from_config
     keras.utils.set_random_seed(seed)
     return model_from_config({"model": "hse", "hidden": 8}, 8, len(exported["vocab"]), 6)
 
@@ -73,7 +73,7 @@ runpy.run_module("hse_tf.export", run_name="__main__")
 
 
 def test_kill_during_export_never_pairs_two_exports(trained_run, tmp_path):
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     from hse_tf.export import export_encoders
     from hse_tf.index.encoders import Encoders
     from hse_tf.serving.model_registry import ModelRegistry

@@ -74,7 +74,7 @@ def test_index_build_never_deletes_a_user_folder(exported, tiny_demo, tmp_path, 
 
 def test_heads_never_delete_a_user_folder(trained_run, tiny_demo, tmp_path):
     from hse_tf.caption.jobs import train as caption_train
-    from hse_tf.classify import train as classify_train
+    from hse_tf.heads.jobs import train_classifier as classify_train
     user = str(tmp_path / "v")
     _sentinel(user)
     with pytest.raises(OutputError, match="is not a classifier folder"):
@@ -97,9 +97,9 @@ def test_heads_never_delete_a_user_folder(trained_run, tiny_demo, tmp_path):
 
 
 def test_training_never_overwrites_a_finished_run(trained_run, tiny_demo, tmp_path):
-    from hse_tf import checkpoints
-    from hse_tf.experiment import load_run
-    from hse_tf.train import train
+    from hse_tf.training import checkpoints
+    from hse_tf.training.runs import load_run
+    from hse_tf.training import train
     run = str(tmp_path / "rc")
     shutil.copytree(trained_run, run)
     _sentinel(run)
@@ -233,7 +233,7 @@ def test_commands_print_one_line_without_tensorflow_start_up(module, args, says)
 
 
 def test_corrupt_run_files_name_the_file(trained_run, tmp_path):
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     run = str(tmp_path / "run")
     shutil.copytree(trained_run, run)
     with open(os.path.join(run, "checkpoint.json"), "w") as f:

@@ -151,7 +151,7 @@ def test_inflight_budget_refuses_beyond_its_cap(exported):
 
 def test_non_finite_inputs_are_invalid(exported):
     from hse_tf.serving.client import HSEClient
-    server, port = _start(exported)
+    server, port, _ = _start(exported)
     client = HSEClient(f"127.0.0.1:{port}", timeout=60)
     try:
         ann = exported["anns"][0]
@@ -169,7 +169,7 @@ def test_non_finite_inputs_are_invalid(exported):
 
 
 def test_a_second_server_on_a_busy_port_fails(exported):
-    server, port = _start(exported)
+    server, port, _ = _start(exported)
     try:
         with pytest.raises(OSError, match=f"cannot bind 127.0.0.1:{port}: in use"):
             _start(exported, port=port)
@@ -196,7 +196,7 @@ def test_tls_and_bearer_token_round_trip(exported, tmp_path):
     from hse_tf.serving.client import HSEClient
     key, crt = _self_signed(tmp_path)
     creds = grpc.ssl_server_credentials([(key, crt)])
-    server, port = _start(exported, credentials=creds, token="s3cret")
+    server, port, _ = _start(exported, credentials=creds, token="s3cret")
     target, sentences = f"127.0.0.1:{port}", [["a man is surfing"]]
     clients = []
 

@@ -17,7 +17,7 @@ def served(exported):
     from hse_tf.serving.client import HSEClient
     from hse_tf.serving.model_registry import ModelRegistry
     from hse_tf.serving.server import start_server
-    server, port = start_server(ModelRegistry.from_dir(exported["out"]))
+    server, port, _ = start_server(ModelRegistry.from_dir(exported["out"]))
     client = HSEClient(f"127.0.0.1:{port}", timeout=120)
     yield {**exported, "client": client, "port": port}
     client.close()
@@ -160,8 +160,9 @@ def test_batching_server_eight_clients_half_malformed(exported):
     alone = exported["video"].signatures["serving_default"]
     expected = [{k: v.numpy() for k, v in alone(**{n: tf.constant(x) for n, x in r.items()}
                                                 ).items()} for r in requests]
-    server, port = start_server(ModelRegistry.from_dir(exported["out"]), batching=params)
-    batcher = server._hse_service.batcher
+    server, port, service = start_server(ModelRegistry.from_dir(exported["out"]),
+                                         batching=params)
+    batcher = service.batcher
 
     def worker(k):
         client = HSEClient(f"127.0.0.1:{port}", timeout=120)

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, checkpoint_weights, tiny_config
 
 
 def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
-    from hse_tf.train import train
+    from hse_tf.training import train
     run = str(tmp_path / "run")
     results = train(tiny_config(tiny_demo, run), run, verbose=0, projector_max=10,
                     profile_steps=(2, 3))
@@ -35,7 +35,7 @@ def test_train_writes_checkpoints_logs_and_results(tiny_demo, tmp_path):
 
 
 def test_resume_equals_uninterrupted(tiny_demo, tmp_path):
-    from hse_tf.train import train
+    from hse_tf.training import train
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     # With length bucketing (--bucket_window): its per-epoch order is resumable too.
     cfg = dict(bucket_window=50)
@@ -94,7 +94,7 @@ def test_evaluate_cli_outputs(trained_run, tmp_path):
 
 
 def test_fse_and_weak_and_hardest_train(tiny_demo, tmp_path):
-    from hse_tf.train import train
+    from hse_tf.training import train
     for name, over in [("fse", {"model": "fse"}), ("weak", {"weak_low": True}),
                        ("hard", {"hardest_negative": True, "flat_context": False})]:
         run = str(tmp_path / name)
@@ -127,7 +127,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from absl import logging
-from hse_tf.train import make_strategy, train
+from hse_tf.training import make_strategy, train
 logging.set_verbosity("info")
 assert make_strategy("mirrored").num_replicas_in_sync == 2
 cfg = json.loads(sys.argv[1])
@@ -153,7 +153,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_demo, tmp_path):
 MULTI_WORKER = """
 import json, os, sys
 from absl import logging
-from hse_tf.train import train
+from hse_tf.training import train
 logging.set_verbosity("info")
 cfg = json.loads(sys.argv[1])
 res = train(cfg, cfg["run"], strategy_name="multi_worker", verbose=0, projector_max=0)
@@ -236,31 +236,14 @@ def test_profile_steps_flag():
             parse_profile_steps(bad)
 
 
-def test_profile_steps_without_the_profiler_names_the_extra(tmp_path):
-    """The profiler plugin is an extra (hse_tf[profile]): without it, one line says so."""
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    # A module that shadows the plugin with "not installed" (find_spec then raises nothing and
-    # returns None for a module whose __spec__ is None).
-    (hide / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['tensorboard_plugin_profile'] = None\n")
-    env = {**os.environ, "PYTHONPATH": f"{hide}{os.pathsep}{ROOT}"}
-    out = subprocess.run([sys.executable, "-m", "hse_tf.train", "--dataset=demo",
-                          f"--run_dir={tmp_path / 'run'}", "--profile_steps=2,3"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert out.returncode != 0
-    assert "pip install 'hse_tf[profile]'" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
-
-
 def test_cache_features_reads_each_video_once(tiny_demo):
-    from hse_tf import experiment
+    from hse_tf.training import runs
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.features import CachedStore
     cfg = tiny_config(tiny_demo, "", cache_features=True)
-    vocab = experiment.build_vocab(cfg, IssueLog())
-    train_split = experiment.make_split(cfg, "train", vocab)
-    val_split = experiment.make_split(cfg, "val", vocab)
+    vocab = runs.build_vocab(cfg, IssueLog())
+    train_split = runs.make_split(cfg, "train", vocab)
+    val_split = runs.make_split(cfg, "val", vocab)
     store = train_split.store
     assert isinstance(store, CachedStore) and val_split.store is store  # one cache per file
     reads = []
@@ -278,8 +261,8 @@ def test_mixed_precision_bfloat16_trains_on_cpu(tiny_demo, tmp_path):
     import keras
     import tensorflow as tf
 
-    from hse_tf.experiment import model_from_config
-    from hse_tf.train import train
+    from hse_tf.training.runs import model_from_config
+    from hse_tf.training import train
     from tests.conftest import random_batch
     run = str(tmp_path / "run")
     results = train(tiny_config(tiny_demo, run, epochs=1, mixed_precision="bfloat16"), run,
@@ -295,12 +278,12 @@ def test_mixed_precision_bfloat16_trains_on_cpu(tiny_demo, tmp_path):
     assert all(t.dtype == tf.float32 and np.isfinite(float(t)) for t in terms.values())
     # Evaluation and export rebuild the run in float32.
     assert json.load(open(os.path.join(run, "run_config.json")))["mixed_precision"] == "bfloat16"
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     assert load_run(run)[2].video_tower.compute_dtype == "float32"
 
 
 def test_global_clipnorm_is_its_own_flag():
-    from hse_tf.optim import make_optimizer
+    from hse_tf.training.optimizer import make_optimizer
     cfg = tiny_config({"train": "", "val_1": "", "features": "", "word_vectors": ""}, "")
     opt = make_optimizer({**cfg, "global_clipnorm": 1.5}, 3)
     assert opt.global_clipnorm == 1.5 and opt.clipnorm is None
@@ -314,7 +297,7 @@ def test_proposal_quality_counts_only_embedded_videos():
     from types import SimpleNamespace
 
     from hse_tf.data.annotations import VideoAnnotation
-    from hse_tf.evaluation import _proposal_quality
+    from hse_tf.evaluation.evaluators import _proposal_quality
     # K = 1: the proposal is the whole video [0, 10] s.
     # Video a: ground truth [0, 10] -> IoU 1: precision 1, recall 1.
     # Video b: ground truth [0, 2] -> IoU 0.2: precision 0, recall 0.

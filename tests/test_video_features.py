@@ -230,7 +230,7 @@ def test_video_files_to_search_end_to_end(tmp_path, video_dir):
     import tensorflow as tf
 
     from hse_tf.features.decoding import frame_batches
-    from hse_tf.train import train
+    from hse_tf.training import train
     feats = str(tmp_path / "feats.hdf5")
     _extract(video_dir, feats, backbone="inception_v3")
     captions = {f"{c}_{s}": f"a {c} {s} moves {d}." for c, s, d, _ in VIDEOS}

@@ -1,1 +1,2 @@
-"""Video captioning on HSE embeddings: metrics (and the captioning head)."""
+"""Video captioning on frozen HSE embeddings (`python -m hse_tf.caption`): the captioner
+(captioner), its training and evaluation jobs (jobs) and the COCO caption metrics (metrics)."""

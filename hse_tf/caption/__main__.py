@@ -25,6 +25,9 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) != 2 or argv[1] not in ("train", "eval", "predict"):
         raise app.UsageError("usage: python -m hse_tf.caption train|eval|predict [flags]")
+    if argv[1] == "eval" or (argv[1] == "train" and FLAGS.val_annotations):
+        from hse_tf.cli import require_extra
+        require_extra("caption", "pycocoevalcap", what="caption scores (BLEU, METEOR, CIDEr)")
     if argv[1] == "train":
         res = train(FLAGS.checkpoint, FLAGS.train_annotations, FLAGS.features, FLAGS.out,
                     FLAGS.val_annotations, FLAGS.feature_layout or "c3d_hdf5", FLAGS.epochs,

@@ -46,7 +46,7 @@ def train(checkpoint, train_annotations, features, out, val_annotations=None, la
     from hse_tf.data.outputs import CAPTIONER, claim, owned_dir
     from hse_tf.data.features import open_features
     from hse_tf.data.vocabulary import Vocabulary
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     claim(out, CAPTIONER, overwrite)  # before training: fail fast
@@ -126,7 +126,7 @@ def evaluate(captioner, annotations, features, layout=None, beam=None, length_pe
     """score_split for a saved captioner (and the HSE run it was trained on)."""
     from hse_tf.data.annotations import read_activitynet_captions
     from hse_tf.data.features import open_features
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     cap, meta = load_captioner(captioner)
     _, vocab, model, _ = load_run(meta["checkpoint"])
     return score_split(cap, meta, model, vocab, read_activitynet_captions(annotations),
@@ -138,7 +138,7 @@ def predict(captioner, features, video_id, layout=None, annotations=None, clip_t
             duration=None, beam=None):
     from hse_tf.data.annotations import VideoAnnotation, read_activitynet_captions
     from hse_tf.data.features import open_features
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     cap, meta = load_captioner(captioner)
     _, vocab, model, _ = load_run(meta["checkpoint"])
     if annotations:

@@ -23,6 +23,9 @@ class DataError(ValueError):
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
 
+BAD_INPUT_POLICIES = ("error", "skip")  # --on_bad_input of every command
+
+
 class IssueLog:
     """Counts what the loaders fixed or skipped, so that nothing is dropped silently.
 
@@ -31,7 +34,7 @@ class IssueLog:
     """
 
     def __init__(self, policy="error", max_logged=5):
-        if policy not in ("error", "skip"):
+        if policy not in BAD_INPUT_POLICIES:
             raise ValueError(f"on_bad_input must be 'error' or 'skip', got {policy!r}")
         self.policy = policy
         self.counts = collections.Counter()

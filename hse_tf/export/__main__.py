@@ -35,7 +35,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.checkpoint:
         raise app.UsageError("--checkpoint is required")
-    from hse_tf.experiment import load_run
+    from hse_tf.training.runs import load_run
     from hse_tf.export import exporter
     cfg, vocab, model, ckpt = load_run(FLAGS.checkpoint)
     members = exporter.encoder_members(
@@ -54,7 +54,7 @@ def main(argv):
             model, captioner, meta, FLAGS.max_clips,
             {"captioner": os.path.abspath(FLAGS.caption_checkpoint)}))
     if FLAGS.classifier_checkpoint:
-        from hse_tf.classify import load_classifier
+        from hse_tf.heads.jobs import load_classifier
         clf, meta = load_classifier(FLAGS.classifier_checkpoint)
         members.append(exporter.classifier_member(
             model, clf, meta, {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)}))

@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from hse_tf.cli import positive_float, positive_int
+from hse_tf.data.errors import BAD_INPUT_POLICIES
 
 
 def _parser():
@@ -32,7 +33,7 @@ def _parser():
                         "'none' (random, seeded by --seed: for tests and benchmarks only)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--batch_size", type=positive_int, default=32, help="frames per backbone call")
-    e.add_argument("--on_bad_input", default="error", choices=["error", "skip"],
+    e.add_argument("--on_bad_input", default="error", choices=BAD_INPUT_POLICIES,
                    help="a corrupt, empty, audio-only or unreadable file: stop with an error "
                         "naming it, or skip it and count it")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

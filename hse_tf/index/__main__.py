@@ -24,6 +24,9 @@ import json
 import sys
 
 from hse_tf.cli import positive_int
+from hse_tf.data.errors import BAD_INPUT_POLICIES
+from hse_tf.data.features import LAYOUTS
+from hse_tf.index.gallery_index import KINDS
 
 
 def _parser():
@@ -38,7 +41,7 @@ def _parser():
     src.add_argument("--videos", help="a folder of video files, or a text file with one path "
                      "per line (needs hse_features in --model)")
     b.add_argument("--layout", default="c3d_hdf5",
-                   choices=["c3d_hdf5", "inception_npz", "didemo_hdf5", "hdf5"])
+                   choices=sorted(LAYOUTS))
     b.add_argument("--annotations", help="take clips from these annotations (else uniform)")
     _format_arg(b)
     b.add_argument("--uniform_clips", type=positive_int, default=4,
@@ -49,7 +52,7 @@ def _parser():
                    help="videos per resumable shard")
     b.add_argument("--max_shards", type=positive_int, help="stop after this many new shards (split a "
                    "long build across jobs; rerun to continue)")
-    b.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    b.add_argument("--on_bad_input", default="error", choices=BAD_INPUT_POLICIES)
     b.add_argument("--no_thumbnails", action="store_true",
                    help="with --videos: do not write thumbnails (one JPEG per video and clip)")
     b.add_argument("--runner", default="local",
@@ -82,7 +85,7 @@ def _parser():
     th.add_argument("--videos", required=True,
                     help="a folder of video files, or a text file with one path per line; file "
                          "names (without extension) are the index's video ids")
-    th.add_argument("--on_bad_input", default="error", choices=["error", "skip"])
+    th.add_argument("--on_bad_input", default="error", choices=BAD_INPUT_POLICIES)
     th.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -94,7 +97,7 @@ def _format_arg(p):
 
 
 def _index_args(p):
-    p.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf", "ivfpq", "hnsw"],
+    p.add_argument("--kind", default="auto", choices=KINDS,
                    help="auto: exact up to 50,000 rows, ivfpq (product-quantised shortlist + "
                         "exact re-rank) beyond")
     p.add_argument("--nlist", type=int, help="IVF lists")
@@ -144,10 +147,10 @@ def main(argv=None):
         else:
             store = open_features(args.layout, args.features)
         index = build_video_index(
-            encoders, store, args.out, anns,
-            args.uniform_clips, args.batch_size, args.shard_size, args.kind, _params(args),
-            max_shards=args.max_shards, progress=not args.quiet, issues=issues,
-            runner=args.runner, pipeline_args=beam_args, overwrite=args.overwrite,
+            encoders, store, args.out, anns, issues, uniform_clips=args.uniform_clips,
+            batch_size=args.batch_size, shard_size=args.shard_size, kind=args.kind,
+            params=_params(args), max_shards=args.max_shards, progress=not args.quiet,
+            runner=args.runner, pipeline_args=tuple(beam_args), overwrite=args.overwrite,
             thumbnails=not args.no_thumbnails)
         if index is None:
             print(f"stopped after {args.max_shards} shard(s); rerun to continue")

@@ -15,7 +15,7 @@ filesystem).
 
 import os
 
-from hse_tf.index.builder import shard_done, shard_path, write_shard
+from hse_tf.index.shards import shard_done, shard_path, write_shard
 
 
 def _beam():

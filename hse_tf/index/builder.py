@@ -8,6 +8,7 @@ finished index (videos, and clips in <out>/clips) replaces `<out>` as one unit; 
 `<out>` must be an index and is replaced only with --overwrite (hse_tf.data.outputs).
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,11 +19,14 @@ from hse_tf.data import clips as clip_rules
 from hse_tf.data.atomic import atomic_path, read_json_object
 from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
-from hse_tf.data.fingerprint import input_fingerprint, sha256_file, value_fingerprint
+from hse_tf.data.fingerprint import input_fingerprint, value_fingerprint
 from hse_tf.data.outputs import INDEX, OutputError, claim, owned_dir
 from hse_tf.index import thumbnails
+from hse_tf.index.beam_embedding import embed_shards
 from hse_tf.index.encoders import Encoders
-from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
+from hse_tf.index.gallery_index import GalleryIndex
+from hse_tf.index.shards import (SHARDS, read_shard, shard_done, shard_path, shard_rows,
+                                 write_shard)
 
 
 def _progress(total, what, enabled, initial=0):
@@ -30,44 +34,6 @@ def _progress(total, what, enabled, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=what, unit=" videos" if "video" in what
                 else " paragraphs", disable=not enabled, dynamic_ncols=True, smoothing=0.1)
-
-
-def shard_path(shard_dir, i):
-    """The file of shard `i` (its checksum sits beside it, in <file>.sha256)."""
-    return os.path.join(shard_dir, f"{i:05d}.npz")
-
-
-def shard_done(path):
-    """A shard is finished once its checksum is written (after the shard itself)."""
-    return os.path.exists(path + ".sha256")
-
-
-def write_shard(path, rows):
-    """rows: (position, video id, video embedding, clip embeddings or None, spans) of one shard,
-    in any order -> its shard file, sorted by position, then its sha256 beside it (both atomic;
-    the local build and the Beam pipeline both write shards with it)."""
-    rows = sorted(rows, key=lambda r: r[0])
-    clips = [r[3] for r in rows if r[3] is not None]
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ids=np.asarray([r[1] for r in rows], dtype=str),
-                 video=np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32),
-                 clips=np.concatenate(clips) if clips else np.zeros((0, 0), np.float32),
-                 counts=np.asarray([len(r[4]) for r in rows]),
-                 spans=np.asarray([s for r in rows for s in r[4]], np.int64).reshape(-1, 2))
-    digest = sha256_file(path)
-    with atomic_path(path + ".sha256") as tmp, open(tmp, "w") as f:
-        f.write(digest)
-
-
-def read_shard(path):
-    """A finished shard's arrays, after checking its sha256."""
-    with open(path + ".sha256") as f:
-        want = f.read().strip()
-    if sha256_file(path) != want:
-        raise IndexFileError(f"{path}: checksum mismatch (corrupt shard); delete it and its "
-                             f".sha256 to embed its videos again")
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
 
 
 def _spans(feats, uniform_clips, issues, ann):
@@ -112,90 +78,132 @@ def _open_plan(partial, plan, overwrite):
         json.dump(plan, f)
 
 
-def build_video_index(models_dir, store, out, annotations=None, uniform_clips=4, batch_size=32,
-                      shard_size=1024, kind="auto", params=None, clip_kind="auto",
-                      max_shards=None, progress=True, issues=None, runner="local",
-                      pipeline_args=(), overwrite=False, thumbnails=True):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """How build_video_index embeds and indexes (`python -m hse_tf.index build`'s flags)."""
+    uniform_clips: int = 4  # clips per video without annotations
+    batch_size: int = 32
+    shard_size: int = 1024
+    kind: str = "auto"  # hse_tf.index.gallery_index.KINDS
+    params: dict = None
+    clip_kind: str = "auto"
+    max_shards: int = None  # stop after this many new shards (run again to continue)
+    progress: bool = True
+    runner: str = "local"  # or an Apache Beam runner: DirectRunner, DataflowRunner, ...
+    pipeline_args: tuple = ()
+    overwrite: bool = False
+    thumbnails: bool = True
+
+    def __post_init__(self):
+        for name in ("uniform_clips", "batch_size", "shard_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+
+
+def build_video_index(models_dir, store, out, annotations=None, issues=None, **options):
     """Embeds every video (of `annotations`, or of `store`) and writes the index to `out`.
 
     models_dir: an export folder, or an Encoders of one (its version is used throughout).
-    runner: 'local' embeds in this process; any Apache Beam runner name (DirectRunner,
-    DataflowRunner, FlinkRunner, SparkRunner, ...) embeds with a Beam pipeline
-    (hse_tf.index.beam_embedding; `pipeline_args` are its options) that writes the same shards.
-    `out` may exist only as an index folder, and is then replaced only with `overwrite`
-    (hse_tf.data.outputs); `overwrite` also starts afresh an interrupted build whose inputs
-    differ. A store of video files (VideoFileStore) also gets thumbnails and media.json in the
-    index (hse_tf.index.thumbnails), unless `thumbnails` is False. Returns the GalleryIndex, or
-    None when `max_shards` stopped the build early (run again to continue)."""
+    options: BuildOptions' fields. runner 'local' embeds in this process; any Apache Beam
+    runner name embeds with a Beam pipeline (hse_tf.index.beam_embedding; `pipeline_args` are
+    its options) that writes the same shards (hse_tf.index.shards). `out` may exist only as an
+    index folder, and is then replaced only with `overwrite` (hse_tf.data.outputs);
+    `overwrite` also starts afresh an interrupted build whose inputs differ. A store of video
+    files (VideoFileStore) also gets thumbnails and media.json in the index
+    (hse_tf.index.thumbnails), unless `thumbnails` is False. Returns the GalleryIndex, or None
+    when `max_shards` stopped the build early (run again to continue)."""
     from hse_tf.data.errors import IssueLog
+    opts = BuildOptions(**options)
     issues = issues or IssueLog()
-    for name, value in (("uniform_clips", uniform_clips), ("batch_size", batch_size),
-                        ("shard_size", shard_size)):
-        if int(value) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {value}")
-    claim(out, INDEX, overwrite)
+    claim(out, INDEX, opts.overwrite)
+    build = _start(models_dir, store, out, annotations, opts)
+    embed = _embed_locally if opts.runner == "local" else _embed_with_beam
+    if not embed(build, store, opts, issues):
+        return None
+    return _finish(build, opts, getattr(store, "files", None) if opts.thumbnails else None)
+
+
+@dataclasses.dataclass
+class _Build:
+    """An index build under way: its plan, its shards and where they go."""
+    encoders: Encoders
+    plan: dict
+    anns: dict  # video id -> annotation, or None (uniform clips)
+    shards: list  # the video ids of each shard
+    shard_dir: str
+    partial: str
+    out: str
+    done: set  # the shards already written
+
+
+def _start(models_dir, store, out, annotations, opts):
+    """The build's plan (videos, settings, and the fingerprints of the inputs), checked against
+    an interrupted build in <out>.partial/, and which of its shards are already written."""
     anns = {a.video_id: a for a in annotations} if annotations is not None else None
     video_ids = [a.video_id for a in annotations] if annotations is not None else sorted(
         store.keys())
     if not video_ids:
         raise ValueError(f"{store.path}: no videos to index")
     encoders = models_dir if isinstance(models_dir, Encoders) else Encoders(models_dir)
-    model_path = encoders.video[1]["path"]
-    partial = out.rstrip("/") + ".partial"
     plan = {"videos": video_ids, "features": os.path.abspath(store.path),
             "features_fingerprint": _store_fingerprint(store),
-            "model": os.path.abspath(model_path), "models": encoders.records(),
-            "uniform_clips": uniform_clips, "annotations": None if anns is None else
-            _annotations_fingerprint(annotations), "shard_size": shard_size}
+            "model": os.path.abspath(encoders.video[1]["path"]), "models": encoders.records(),
+            "uniform_clips": opts.uniform_clips, "annotations": None if anns is None else
+            _annotations_fingerprint(annotations), "shard_size": opts.shard_size}
     if getattr(store, "fps", None):
         plan["fps"] = store.fps
-    _open_plan(partial, plan, overwrite)
-    shards = [video_ids[i:i + shard_size] for i in range(0, len(video_ids), shard_size)]
-    shard_dir = os.path.join(partial, "shards")
+    partial = out.rstrip("/") + ".partial"
+    _open_plan(partial, plan, opts.overwrite)
+    size = opts.shard_size
+    shards = [video_ids[i:i + size] for i in range(0, len(video_ids), size)]
+    shard_dir = os.path.join(partial, SHARDS)
     os.makedirs(shard_dir, exist_ok=True)
     done = {i for i in range(len(shards)) if shard_done(shard_path(shard_dir, i))}
-    finish = dict(shards=shards, shard_dir=shard_dir, anns=anns, plan=plan, out=out,
-                  partial=partial, kind=kind, params=params, clip_kind=clip_kind,
-                  overwrite=overwrite, models_dir=encoders.models_dir,
-                  media=getattr(store, "files", None) if thumbnails else None,
-                  progress=progress)
-    if runner != "local":
-        from hse_tf.index.beam_embedding import embed_shards
-        todo = [i for i in range(len(shards)) if i not in done]
-        if max_shards is not None:
-            todo = todo[:max_shards]
-        jobs = [(i, [(i * shard_size + k, v) for k, v in enumerate(shards[i])]) for i in todo]
-        fixed = IssueLog("skip")  # clamping counts stay in the workers' logs
+    return _Build(encoders, plan, anns, shards, shard_dir, partial, out, done)
 
-        def span_fn(vid, feats):
-            return _spans(feats, uniform_clips, fixed, anns[vid] if anns else None)
 
-        embed_shards(encoders.models_dir, store, jobs, shard_dir, span_fn, batch_size, runner,
-                     pipeline_args, skip_bad=issues.policy == "skip", version=encoders.version)
-        written = 0  # (their checksums are checked once, by _finish)
-        for i in todo:
-            with np.load(shard_path(shard_dir, i)) as z:
-                written += len(z["ids"])
-        for _ in range(sum(len(shards[i]) for i in todo) - written):
-            issues.fixed("bad_video", "skipped by the Beam pipeline (see its bad_videos counter)")
-        if len(done) + len(todo) < len(shards):
-            return None
-        return _finish(**finish)
-    bar = _progress(len(video_ids), "embedding videos", progress,
-                    initial=sum(len(shards[i]) for i in done))
+def _embed_locally(build, store, opts, issues):
+    """Embeds the missing shards in this process; False when max_shards stopped it early."""
+    bar = _progress(len(build.plan["videos"]), "embedding videos", opts.progress,
+                    initial=sum(len(build.shards[i]) for i in build.done))
     new = 0
-    for i, shard in enumerate(shards):
-        if i in done:
+    for i, shard in enumerate(build.shards):
+        if i in build.done:
             continue
-        if max_shards is not None and new >= max_shards:
+        if opts.max_shards is not None and new >= opts.max_shards:
             bar.close()
-            return None
-        write_shard(shard_path(shard_dir, i),
-                    _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues,
-                                 bar))
+            return False
+        write_shard(shard_path(build.shard_dir, i),
+                    _embed_shard(shard, store, build.encoders, opts.batch_size,
+                                 opts.uniform_clips, build.anns, issues, bar))
         new += 1
     bar.close()
-    return _finish(**finish)
+    return True
+
+
+def _embed_with_beam(build, store, opts, issues):
+    """Embeds the missing shards with an Apache Beam pipeline; counts the videos it skipped;
+    False when max_shards left shards for a later run."""
+    from hse_tf.data.errors import IssueLog
+    todo = [i for i in range(len(build.shards)) if i not in build.done]
+    if opts.max_shards is not None:
+        todo = todo[:opts.max_shards]
+    size = opts.shard_size
+    jobs = [(i, [(i * size + k, v) for k, v in enumerate(build.shards[i])]) for i in todo]
+    fixed = IssueLog("skip")  # clamping counts stay in the workers' logs
+    anns, uniform = build.anns, opts.uniform_clips
+
+    def span_fn(vid, feats):
+        return _spans(feats, uniform, fixed, anns[vid] if anns else None)
+
+    embed_shards(build.encoders.models_dir, store, jobs, build.shard_dir, span_fn,
+                 opts.batch_size, opts.runner, opts.pipeline_args,
+                 skip_bad=issues.policy == "skip", version=build.encoders.version)
+    # (the shards' checksums are checked once, by _finish)
+    written = sum(shard_rows(shard_path(build.shard_dir, i)) for i in todo)
+    for _ in range(sum(len(build.shards[i]) for i in todo) - written):
+        issues.fixed("bad_video", "skipped by the Beam pipeline (see its bad_videos counter)")
+    return len(build.done) + len(todo) == len(build.shards)
 
 
 def _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues, bar):
@@ -222,9 +230,11 @@ def _embed_shard(shard, store, encoders, batch_size, uniform_clips, anns, issues
     return rows
 
 
-def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind, overwrite,
-            models_dir, media=None, progress=False):
-    parts = [read_shard(shard_path(shard_dir, i)) for i in range(len(shards))]
+def _finish(build, opts, media=None):
+    """Assembles the video index (and the clip index, thumbnails and media.json) from the
+    shards and writes it to `out` as one unit; removes <out>.partial/."""
+    plan, anns, partial = build.plan, build.anns, build.partial
+    parts = [read_shard(shard_path(build.shard_dir, i)) for i in range(len(build.shards))]
     parts = [p for p in parts if len(p["ids"])]  # shards whose videos were all skipped
     if not parts:
         raise DataError("no video could be embedded (all were skipped as bad input)",
@@ -233,12 +243,12 @@ def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind
     video = np.concatenate([p["video"] for p in parts])
     counts = np.concatenate([p["counts"] for p in parts])
     spans = np.concatenate([p["spans"] for p in parts])
-    meta = {"model": plan["model"], "models_dir": os.path.abspath(models_dir),
+    meta = {"model": plan["model"], "models_dir": os.path.abspath(build.encoders.models_dir),
             "models": plan["models"], "features": plan["features"], "content": "videos",
             "clips": "annotations" if anns else f"{plan['uniform_clips']} uniform segments"}
     if plan.get("fps"):
         meta["fps"] = plan["fps"]
-    index = GalleryIndex(video_ids, video, kind, params, meta)
+    index = GalleryIndex(video_ids, video, opts.kind, opts.params, meta)
     clip_index = None
     if parts[0]["clips"].size:
         owner = np.repeat(np.arange(len(video_ids)), counts)
@@ -254,14 +264,15 @@ def _finish(shards, shard_dir, anns, plan, out, partial, kind, params, clip_kind
                 entry["start"], entry["end"] = s / plan["fps"], (e + 1) / plan["fps"]
             clip_ids.append(entry)
         clips = np.concatenate([p["clips"] for p in parts])
-        clip_index = GalleryIndex(clip_ids, clips, clip_kind, None, {**meta, "content": "clips"})
+        clip_index = GalleryIndex(clip_ids, clips, opts.clip_kind, None,
+                                  {**meta, "content": "clips"})
     thumbs = os.path.join(partial, thumbnails.THUMBNAILS)
     if media:  # resumable like the shards: one folder per video, kept when there
         from tqdm.auto import tqdm
         times = thumbnails.clip_times_by_video(clip_index.ids if clip_index else [])
-        for vid in tqdm(video_ids, desc="thumbnails", disable=not progress):
+        for vid in tqdm(video_ids, desc="thumbnails", disable=not opts.progress):
             thumbnails.write_video_thumbnails(thumbs, vid, media[vid], times.get(vid, []))
-    with owned_dir(out, INDEX, overwrite) as tmp:  # the video and clip indices as one unit
+    with owned_dir(build.out, INDEX, opts.overwrite) as tmp:  # video and clip indices: one unit
         index.write(tmp)
         if clip_index is not None:
             os.makedirs(os.path.join(tmp, "clips"))

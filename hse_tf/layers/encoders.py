@@ -4,6 +4,8 @@ in, one embedding per row out), so a config picks them by flag."""
 from hse_tf.layers.attention_encoder import AttentionEncoder
 from hse_tf.layers.sequence_encoder import SequenceEncoder
 
+DEFAULT_HIDDEN = 1024  # the paper's hidden size, of every encoder
+
 ENCODERS = {
     # The paper's: a GRU, max-pooled over valid steps (packed on CPUs, cuDNN on GPUs).
     "gru": lambda units, gru_implementation, attention, name: SequenceEncoder(

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import (SequenceDecoder, SequenceEncoder, is_contextual, level_options,
-                           make_encoder, pad_rows, segment_ids)
+from hse_tf.layers import (DEFAULT_HIDDEN, SequenceDecoder, SequenceEncoder, is_contextual,
+                           level_options, make_encoder, pad_rows, segment_ids)
 from hse_tf.layers.sequence_encoder import use_packed
 
 
@@ -18,7 +18,7 @@ class TextEncoder(keras.Model):
     Word vectors are fine-tuned; set them from GloVe with `set_word_vectors`.
     """
 
-    def __init__(self, vocab_size, word_dim=300, hidden=1024, hierarchical=True,
+    def __init__(self, vocab_size, word_dim=300, hidden=DEFAULT_HIDDEN, hierarchical=True,
                  flat_context=True, reconstruct=False, gru_implementation="auto",
                  low_encoder="gru", high_encoder="gru", attention=None, **kwargs):
         super().__init__(**kwargs)

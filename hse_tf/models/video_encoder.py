@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers import SequenceDecoder, is_contextual, level_options, make_encoder, pad_rows
+from hse_tf.layers import (DEFAULT_HIDDEN, SequenceDecoder, is_contextual, level_options,
+                           make_encoder, pad_rows)
 
 
 @keras.saving.register_keras_serializable(package="hse_tf")
@@ -19,7 +20,7 @@ class VideoEncoder(keras.Model):
     flat sequences (same weights, one padded call): never over padding clips.
     """
 
-    def __init__(self, feature_dim, hidden=1024, hierarchical=True, flat_context=True,
+    def __init__(self, feature_dim, hidden=DEFAULT_HIDDEN, hierarchical=True, flat_context=True,
                  reconstruct=False, gru_implementation="auto", low_encoder="gru",
                  high_encoder="gru", attention=None, **kwargs):
         super().__init__(**kwargs)

@@ -222,7 +222,8 @@ def read_secret(path, what):
 
 def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
                  limits=RequestLimits(), credentials=None, token=None):
-    """Starts serving `registry` on host:port (0 = any free port); returns (server, port).
+    """Starts serving `registry` on host:port (0 = any free port); returns (server, port,
+    service), the service being the PredictionService (its batcher's counters, for tests).
     `batching`: a BatchingParameters to merge concurrent requests (TF Serving's
     --enable_batching), or None. `credentials`: grpc.ssl_server_credentials for TLS;
     `token`: a bearer token every call must carry. A port another process holds is refused
@@ -248,8 +249,7 @@ def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
         raise OSError(f"cannot bind {address}: in use by another process, or not an address "
                       f"of this machine")
     server.start()
-    server._hse_service = service  # for tests and benchmarks (the batcher's counters)
-    return server, bound
+    return server, bound, service
 
 
 def main(argv):
@@ -283,7 +283,7 @@ def main(argv):
               f"{'' if credentials else ', without TLS'}"
               f"{'' if token else ', without authentication'}; --host 127.0.0.1 keeps it local",
               file=sys.stderr, flush=True)
-    server, port = start_server(registry, f.port, f.host, batching=batching, limits=limits,
+    server, port, _ = start_server(registry, f.port, f.host, batching=batching, limits=limits,
                                 credentials=credentials, token=token)
     for name, versions in registry.models.items():
         print(f"serving {name} versions {sorted(versions)}", flush=True)

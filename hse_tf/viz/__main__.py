@@ -22,10 +22,12 @@ def main(argv=None):
     p.add_argument("--report_queries", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    from hse_tf.cli import require_extra
+    require_extra("viz", "sklearn", "matplotlib", what="python -m hse_tf.viz")
     from hse_tf.data.annotations import read_tsp_labels, video_labels
     from hse_tf.data.errors import IssueLog
     from hse_tf.evaluation import embed_split
-    from hse_tf.experiment import load_run, make_split
+    from hse_tf.training.runs import load_run, make_split
     from hse_tf.viz.figures import retrieval_report, tsne_png
     from hse_tf.viz.tsne import knn_accuracy, tsne
     cfg, vocab, model, _ckpt = load_run(args.checkpoint)

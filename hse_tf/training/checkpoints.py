@@ -1,4 +1,5 @@
-"""Per-epoch checkpoints: model weights, optimizer state and progress, written atomically.
+"""A run folder's layout, and its per-epoch checkpoints: model weights, optimizer state and
+progress, written atomically.
 
 Layout: RUN_DIR/ckpt-EEEE/{model.weights.h5, optimizer.npz, state.json} and RUN_DIR/checkpoint.json
 naming the latest. A checkpoint folder appears whole or not at all (atomic rename), and the pointer
@@ -7,16 +8,28 @@ is updated only after it, so a run killed at any moment resumes from the last co
 
 import json
 import os
+import re
 
 import numpy as np
 
 from hse_tf.data.atomic import atomic_dir, atomic_path
 
-POINTER = "checkpoint.json"
+# The files of a run folder (the only place these names are spelled out).
+POINTER = "checkpoint.json"  # names the latest checkpoint
+RUN_CONFIG = "run_config.json"  # the run's flags, plus feature_dim and word_dim
+VOCAB = "vocab.txt"
+RESULTS = "results.json"  # the final validation metrics
+LOGS = "logs"  # TensorBoard
+RUN_FILES = (RUN_CONFIG, VOCAB, POINTER, RESULTS, LOGS)
+CHECKPOINT_NAME = re.compile(r"ckpt-\d{4,}")
+
+
+def checkpoint_name(epoch):
+    return f"ckpt-{epoch:04d}"
 
 
 def save(run_dir, epoch, model, state):
-    name = f"ckpt-{epoch:04d}"
+    name = checkpoint_name(epoch)
     with atomic_dir(os.path.join(run_dir, name)) as tmp:
         model.save_weights(os.path.join(tmp, "model.weights.h5"))
         opt = model.optimizer
@@ -68,7 +81,7 @@ def read_state(ckpt_dir):
 
 def read_results(run_dir):
     """The run's final validation metrics (results.json), or None if it has none yet."""
-    path = os.path.join(run_dir, "results.json")
+    path = os.path.join(run_dir, RESULTS)
     if not os.path.exists(path):
         return None
     with open(path) as f:

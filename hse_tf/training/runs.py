@@ -1,7 +1,8 @@
-"""From a run config (a dict of flag values) to datasets, vocabulary and model.
+"""Runs: from a run config (a dict of flag values) to datasets, vocabulary and model, and a run
+folder back to its model (load_run).
 
-train.py writes the config as RUN_DIR/run_config.json; evaluate.py and export rebuild the same
-pipeline and model from it.
+The trainer writes the config as RUN_DIR/run_config.json; evaluation, export and the heads
+rebuild the same pipeline and model from it.
 """
 
 import json
@@ -19,7 +20,7 @@ from hse_tf.data.video_dataset import VideoDataset
 from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
 from hse_tf.data.word_vectors import load_word_vectors
 from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS
-from hse_tf.models import build_model
+from hse_tf.models import DEFAULT_HIDDEN, HSEModel, build_model
 
 
 def read_annotations(cfg, split, issues):
@@ -101,9 +102,11 @@ def encoder_options(cfg):
 
 
 def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="none"):
-    """The model of a run config. mixed_precision 'bfloat16' / 'float16': the towers compute in
-    that type (variables stay float32; the loss layer computes in float32). Evaluation and
-    export rebuild in float32 (the default)."""
+    """The model of a run config: HSEModel.from_config of its `model_config` (what the trainer
+    saves in run_config.json), else built from its flags (a new run, or a run from before
+    model_config). mixed_precision 'bfloat16' / 'float16': the towers compute in that type
+    (variables stay float32; the loss layer computes in float32). Evaluation and export
+    rebuild in float32 (the default)."""
     loss = {k: cfg[k] for k in LOSS_OPTIONS if k in cfg}
     if mixed_precision not in MIXED_POLICIES:
         raise ValueError(f"mixed_precision must be one of {sorted(MIXED_POLICIES)}, got "
@@ -112,12 +115,16 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="n
     if MIXED_POLICIES[mixed_precision]:
         keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
     try:  # layers take the policy when they are made; the global one is restored after
-        model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim,
-                            vocab_size=vocab_size, word_dim=word_dim,
-                            hidden=cfg.get("hidden", 1024),
-                            flat_context=cfg.get("flat_context", True), loss=loss,
-                            gru_implementation=cfg.get("gru_implementation", "auto"),
-                            **encoder_options(cfg))
+        if cfg.get("model_config"):  # the model's own config, saved by the trainer
+            model = HSEModel.from_config(
+                {k: v for k, v in cfg["model_config"].items() if k != "dtype"})
+        else:  # a run config from before model_config, or a new run: from its flags
+            model = build_model(cfg.get("model", "hse"), feature_dim=feature_dim,
+                                vocab_size=vocab_size, word_dim=word_dim,
+                                hidden=cfg.get("hidden", DEFAULT_HIDDEN),
+                                flat_context=cfg.get("flat_context", True), loss=loss,
+                                gru_implementation=cfg.get("gru_implementation", "auto"),
+                                **encoder_options(cfg))
         model.build_weights()
     finally:
         keras.config.set_dtype_policy(previous)
@@ -126,17 +133,17 @@ def model_from_config(cfg, feature_dim, vocab_size, word_dim, mixed_precision="n
 
 def load_run(path):
     """(cfg, vocab, model with the checkpoint's weights, ckpt_dir) from a run or checkpoint folder."""
-    from hse_tf import checkpoints
+    from hse_tf.training import checkpoints
     ckpt = checkpoints.resolve(path)
     run_dir = os.path.dirname(os.path.abspath(ckpt))
-    config = os.path.join(run_dir, "run_config.json")
+    config = os.path.join(run_dir, checkpoints.RUN_CONFIG)
     try:
         with open(config) as f:
             cfg = json.load(f)
         cfg["feature_dim"], cfg["word_dim"]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{config}: corrupt run config ({e})") from None
-    vocab = Vocabulary.load(os.path.join(run_dir, "vocab.txt"))
+    vocab = Vocabulary.load(os.path.join(run_dir, checkpoints.VOCAB))
     model = model_from_config(cfg, cfg["feature_dim"], len(vocab), cfg["word_dim"])
     checkpoints.restore(ckpt, model, with_optimizer=False)
     return cfg, vocab, model, ckpt

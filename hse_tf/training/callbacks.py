@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hse_tf import checkpoints
+from hse_tf.training import checkpoints
 from hse_tf.data.atomic import atomic_path
 from hse_tf.evaluation import embed_fn, embed_split, retrieval
 
@@ -118,7 +118,7 @@ class TrainMonitor(keras.callbacks.Callback):
             self.set_model(model)  # a Keras 3 callback's model is set, not assigned
             self.last_metrics = self._evaluate()[1]
         if self.last_metrics is not None:
-            with atomic_path(os.path.join(self.run_dir, "results.json")) as tmp:
+            with atomic_path(os.path.join(self.run_dir, checkpoints.RESULTS)) as tmp:
                 with open(tmp, "w") as f:
                     json.dump(self.last_metrics, f, indent=1)
         return self.last_metrics or {}
