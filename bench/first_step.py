@@ -6,15 +6,23 @@
 For each size and variant, in a fresh process of this tree (and of --compare's, e.g. the
 previous main, default variant only), with the trainer's setup (its CPU threads, the demo's
 batches from configs/demo.flags' data, or ActivityNet-shaped paper-size batches):
-  - trace: Python tracing of Keras' train function into a graph (get_concrete_function);
+  - trace: Python tracing of the model's train_step into a graph (tf.function over the
+    pipeline's batch signature, as Keras traces it; get_concrete_function);
   - first call: the first step after the trace (graph optimisation by Grappler, kernel set-up
     and the step itself);
   - step: the median of the later steps;
   - fit to end of step 1: what `model.fit` waits before its first step ends (the trace, the
     first call and Keras' own set-up), in a second fresh model of the same process.
-Variants: default; no_grappler (tf.config.optimizer: disable_meta_optimizer); light_grappler
+Variants: default (the optimizer's slots made during the first trace, so TensorFlow traces
+the step twice); prebuilt (optimizer.build before the trace, as the trainer does now);
+and, prebuilt too, no_grappler (tf.config.optimizer: disable_meta_optimizer) and light_grappler
 (Grappler without its costliest passes: constant folding, arithmetic, remapping, layout,
 dependency and loop optimisation).
+
+--demo_command: instead, the real thing in each tree, `python -m hse_tf.train
+--flagfile=configs/demo.flags --verbose=2` into a scratch run folder: the first epoch (which
+holds the first step's trace and the first validation's), the median later epoch, and the whole
+command's wall time.
 """
 
 import argparse
@@ -28,8 +36,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-VARIANTS = {
+VARIANTS = {  # tf.config.optimizer options (Grappler), and whether the optimizer is built first
     "default": {},
+    "prebuilt": {},
     "no_grappler": {"disable_meta_optimizer": True},
     "light_grappler": {"constant_folding": False, "arithmetic_optimization": False,
                        "remapping": False, "layout_optimizer": False,
@@ -90,23 +99,26 @@ def child(size_name, variant, steps, tree):
                             word_dim=size["word_dim"], hidden=size["hidden"])
         model.build_weights()
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        if variant != "default":  # as the trainer does since this change
+            model.optimizer.build(model.trainable_variables)
         return model
 
     def dataset():
         return tf.data.Dataset.from_generator(
             lambda: iter(data), output_signature=batch_signature(size["feature_dim"]))
 
-    # 1. The parts, on Keras' own train function.
+    # 1. The parts, on the model's train_step traced as Keras traces it (one tf.function over a
+    # batch of the pipeline's signature).
     model = new_model()
-    fn = model.make_train_function()
-    iterator = iter(dataset())
+    signature = batch_signature(size["feature_dim"])
+    step = tf.function(model.train_step, input_signature=[signature], reduce_retracing=True)
     t = time.perf_counter()
-    fn.get_concrete_function(iterator)
+    step.get_concrete_function(signature)
     trace = time.perf_counter() - t
     times = []
-    for _ in range(len(data)):
+    for batch in data:
         t = time.perf_counter()
-        fn(iterator)
+        step(batch)
         times.append(time.perf_counter() - t)
     # 2. What fit waits for, from a fresh model.
     model2 = new_model()
@@ -122,14 +134,41 @@ def child(size_name, variant, steps, tree):
             "fit_first_step_s": marks[0], "fit_total_s": marks[-1], "steps": len(data)}
 
 
+def demo_command(tree):
+    """(first epoch s, median later epoch s, wall s) of the demo training in `tree`."""
+    import re
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="demo-") as scratch:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "hse_tf.train",
+                              "--flagfile=configs/demo.flags", f"--demo_dir={scratch}/data",
+                              f"--run_dir={scratch}/run", "--verbose=2"], cwd=tree,
+                             capture_output=True, text=True,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        wall = time.perf_counter() - t
+    if out.returncode:
+        sys.exit(f"first_step: the demo training failed in {tree}:\n{out.stderr[-2000:]}")
+    epochs = [float(x) for x in re.findall(r"([0-9.]+)s epoch", out.stdout)]
+    return epochs[0], float(np.median(epochs[1:])), wall
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="demo")
-    p.add_argument("--variants", default="default,no_grappler,light_grappler")
+    p.add_argument("--variants", default="default,prebuilt,no_grappler,light_grappler")
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--compare", help="another checkout (e.g. ../base): its default variant")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--demo_command", action="store_true")
     args = p.parse_args()
+    if args.demo_command:
+        trees = [("this", ROOT)] + ([("base", os.path.abspath(args.compare))]
+                                    if args.compare else [])
+        print(f"{'tree':<6}{'epoch 1 s':>10}{'later epoch s':>15}{'wall s':>8}")
+        for name, tree in trees:
+            first, later, wall = demo_command(tree)
+            print(f"{name:<6}{first:>10.1f}{later:>15.1f}{wall:>8.1f}", flush=True)
+        return
     if args.child:
         size, variant, tree = args.child
         print("RESULT " + json.dumps(child(size, variant, args.steps, tree)))

@@ -54,7 +54,8 @@ GLOVE = os.path.join(SHARED, "word_vectors", "glove6B50d_anet_didemo_subset.npz"
 STOP = frozenset(
     "a an the and or but of to in on at by for with from into onto as is are was were be been "
     "being it its he she they them his her their him we you i this that these those there then "
-    "while who which what when where up down out off over again also very just some one two".split())
+    "while who which what when where up down out off over again also very just some one two"
+    .split())
 def select(path, n):
     """The first n videos of an ActivityNet Captions file, in id order."""
     with open(path, encoding="utf-8") as f:

@@ -20,7 +20,8 @@ from hse_tf.data.annotations import READERS  # noqa: E402 (after the quiet impor
 from hse_tf.data.errors import BAD_INPUT_POLICIES  # noqa: E402
 from hse_tf.data.features import LAYOUTS  # noqa: E402
 from hse_tf.layers.attention_encoder import POOLINGS, POSITIONS  # noqa: E402
-from hse_tf.layers.encoders import DEFAULT_HIDDEN, ENCODERS  # noqa: E402
+from hse_tf.layers.encoders import ATTENTION_OPTIONS, DEFAULT_HIDDEN, ENCODERS  # noqa: E402
+from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS  # noqa: E402
 from hse_tf.models.registry import MODELS  # noqa: E402
 from hse_tf.training.runs import MIXED_POLICIES  # noqa: E402
 from hse_tf.training.trainer import STRATEGIES  # noqa: E402
@@ -134,16 +135,16 @@ flags.DEFINE_integer("projector_max", 2000, "Validation videos in the Embedding 
 flags.DEFINE_integer("verbose", 1, "1: a progress bar within each epoch and one line per epoch; "
                      "2: the epoch lines only; 0: silent.")
 
+# The flags a run records in run_config.json: the loss options and the attention options come
+# from their owners (HSELoss, the encoder registry), each with a flag of the same name above.
 CONFIG_FLAGS = [
     "dataset", "train_annotations", "val_annotations", "train_subset", "val_subset", "features",
-    "feature_layout", "cache_features", "feature_dim", "word_vectors", "min_word_count", "max_frames", "on_bad_input",
-    "sort_by_time", "demo_dir", "action_labels", "model", "hidden", "flat_context", "margin_high",
-    "margin_low", "gamma", "hardest_negative", "w_match_high", "w_match_low", "w_cluster_high",
-    "w_cluster_low", "w_match_flat", "tau_high", "tau_low", "weak_low", "epochs", "batch_size",
-    "lr", "lr_decay_every", "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every",
-    "mixed_precision", "bucket_window", "gru_implementation", "encoder", "low_encoder",
-    "high_encoder", "layers", "heads", "ff_dim", "dropout", "positions", "pooling", "contextual",
-    "w_cycle"]
+    "feature_layout", "cache_features", "feature_dim", "word_vectors", "min_word_count",
+    "max_frames", "on_bad_input", "sort_by_time", "demo_dir", "action_labels", "model", "hidden",
+    "flat_context", *LOSS_OPTIONS, "epochs", "batch_size", "lr", "lr_decay_every",
+    "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every", "mixed_precision",
+    "bucket_window", "gru_implementation", "encoder", "low_encoder", "high_encoder",
+    *ATTENTION_OPTIONS]
 
 
 def config_from_flags():

@@ -306,3 +306,14 @@ def test_proposal_quality_counts_only_embedded_videos():
     ds = SimpleNamespace(annotations=anns)
     assert _proposal_quality(ds, 1, [0, 1]) == (0.5, 0.5)
     assert _proposal_quality(ds, 1, [0]) == (1.0, 1.0)  # b was skipped: it does not count
+
+
+def test_every_recorded_option_is_a_flag_and_the_owners_lists_are_recorded():
+    from absl import flags
+
+    import hse_tf.train as command
+    from hse_tf.layers.encoders import ATTENTION_OPTIONS
+    from hse_tf.losses.hse_loss import OPTIONS
+    assert [n for n in command.CONFIG_FLAGS if n not in flags.FLAGS] == []
+    assert set(OPTIONS) | set(ATTENTION_OPTIONS) <= set(command.CONFIG_FLAGS)
+    assert len(set(command.CONFIG_FLAGS)) == len(command.CONFIG_FLAGS)

@@ -1,4 +1,4 @@
-"""Clip cutting, frame subsampling and proposals (the rules of HSE_SPEC.md, 'Data model')."""
+"""Clip cutting, frame subsampling and proposals (the rules of docs/design.md, "Data")."""
 
 import math
 

@@ -1,8 +1,9 @@
 """Margin ranking losses of HSE (Eqs. 4-7, 13-14), on similarity matrices.
 
-Conventions (HSE_SPEC.md): cosine similarity; the hinge is [margin + negative - positive]_+ in both
-directions; summed over all negatives and divided by N^2 (N = number of pairs), or, with
-`hardest=True`, only the hardest negative per query, divided by N (one term per query and direction).
+Conventions (docs/design.md, "Losses"): cosine similarity; the hinge is
+[margin + negative - positive]_+ in both directions; summed over all negatives and divided by
+N^2 (N = number of pairs), or, with `hardest=True`, only the hardest negative per query,
+divided by N (one term per query and direction).
 """
 
 import tensorflow as tf

@@ -220,6 +220,10 @@ def _build_model(run, train_split, strategy, out_dir):
                                        cfg.get("mixed_precision", "none"))
         cfg["model_config"] = model.get_config()  # runs are rebuilt with from_config
         model.compile(optimizer=make_optimizer(cfg, steps_per_epoch))
+        # The optimizer's slots exist before the first step: otherwise they are made while the
+        # step is traced, and TensorFlow traces the whole training step a second time
+        # (bench/first_step.py). Same variables, same order as a checkpoint's restore.
+        model.optimizer.build(model.trainable_variables)
         initial_epoch = 0
         if run.last is not None:
             initial_epoch = checkpoints.restore(run.last, model)["epoch"]
