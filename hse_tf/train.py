@@ -5,8 +5,6 @@ results.json (final validation metrics) and TensorBoard logs under logs/ (loss t
 R@K per epoch, hyperparameters, and an Embedding Projector view of the validation videos).
 """
 
-import json
-import os
 import sys
 
 from absl import app, flags, logging

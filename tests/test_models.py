@@ -134,7 +134,6 @@ def test_the_private_keras_hooks_hsemodel_overrides_still_exist():
     import keras
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
-    from hse_tf.models import HSEModel
     for name in ("_maybe_symbolic_build", "_symbolic_build"):
         method = getattr(TensorFlowTrainer, name, None)
         assert method is not None, f"keras {keras.__version__} has no {name}"

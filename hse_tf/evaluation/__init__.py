@@ -2,6 +2,5 @@
 the printed tables (tables). The retrieval maths themselves live in hse_tf.metrics."""
 
 from hse_tf.evaluation.embedding import embed_fn, embed_split
-from hse_tf.evaluation.evaluators import (EVALUATORS, incomplete_observation, retrieval,
-                                          uniform_proposals)
+from hse_tf.evaluation.evaluators import EVALUATORS, retrieval
 from hse_tf.evaluation.tables import format_table

@@ -2,7 +2,7 @@
 
 Each evaluator is picked by name from EVALUATORS and has `run(model, split)`, which yields
 (name, value) pairs; printing lives in hse_tf.evaluation.tables and the metric maths in
-hse_tf.metrics. The functions below them are the same computations on embeddings already made.
+hse_tf.metrics; `retrieval` is the same computation on embeddings already made.
 """
 
 import numpy as np
@@ -24,16 +24,6 @@ def retrieval(emb):
         out["clip2sentence"] = recall_metrics(group_ranks(emb["clips"], emb["sentences"],
                                                           groups, groups))
     return out
-
-
-def incomplete_observation(model, video_dataset, max_k=5, batch_size=64, fn=None):
-    """Fig. 4 as {k: metrics} (IncompleteObservation)."""
-    return dict(IncompleteObservation(max_k, batch_size).run(model, video_dataset, fn))
-
-
-def uniform_proposals(model, video_dataset, ks=(1, 2, 3, 4), batch_size=64, fn=None):
-    """Table 4 as {K: metrics} (UniformProposals)."""
-    return dict(UniformProposals(ks, batch_size).run(model, video_dataset, fn))
 
 
 def _pair(emb):

@@ -13,8 +13,6 @@ Workers must see the feature file and the output folder at the same paths (a sha
 filesystem).
 """
 
-import os
-
 from hse_tf.index.shards import shard_done, shard_path, write_shard
 
 
