@@ -43,7 +43,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("feature_layout", None, "Default: c3d_hdf5 (train), as trained (eval).")
     flags.DEFINE_string("out", "runs/mlp", "Output folder (train).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing classifier folder at --out (train).")
-    flags.DEFINE_integer("hidden", 512, "Hidden units.")
+    flags.DEFINE_integer("hidden", 512, "Hidden units.", lower_bound=1)
     flags.DEFINE_integer("epochs", 50, "Training epochs.", lower_bound=1)
     flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
     flags.DEFINE_integer("seed", 0, "Random seed.")

@@ -181,11 +181,20 @@ def require_extra(extra, *modules, what=None):
                            f"part of hse_tf: pip install 'hse_tf[{extra}]'")
 
 
+def parse_int(text):
+    """A decimal integer written plainly ('12', '-3'); ValueError for anything Python's int()
+    would also take, such as '1_0', ' 7', '+5' or non-ASCII digits."""
+    import re
+    if not isinstance(text, str) or not re.fullmatch(r"-?[0-9]{1,18}", text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
 def positive_int(text):
     """argparse type: an integer >= 1 (argparse then names the flag in its one-line error)."""
     import argparse
     try:
-        value = int(text)
+        value = parse_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:

@@ -4,7 +4,6 @@ Paragraph<->video and clip<->sentence retrieval over the whole split, the incomp
 curve (Fig. 4) and uniform proposals (Table 4). Prints tables; writes everything as JSON (--out).
 """
 
-import json
 import os
 
 from absl import app, flags, logging
@@ -26,12 +25,14 @@ def define_flags():
 
 def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposals=(1, 2, 3, 4),
         batch_size=64, out=None):
-    from hse_tf.data.atomic import atomic_path
     from hse_tf.data.errors import IssueLog
+    from hse_tf.data.outputs import EVALUATION, claim_file, write_json
     from hse_tf.evaluation import EVALUATORS, embed_fn, tables
     from hse_tf.training import runs
 
     cfg, vocab, model, ckpt = runs.load_run(checkpoint)
+    out = out or os.path.join(ckpt, "eval.json")
+    claim_file(out, EVALUATION)  # before the work, not after
     if annotations:
         cfg["val_annotations"] = annotations
     if features:
@@ -59,10 +60,7 @@ def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposa
     if issues.counts:
         results["input_problems"] = dict(issues.counts)
         logging.warning("input problems: %s", issues.summary())
-    out = out or os.path.join(ckpt, "eval.json")
-    with atomic_path(out) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=1)
+    write_json(out, EVALUATION, results)
     print(f"\nwrote {out}")
     return results
 

@@ -41,7 +41,8 @@ flags.DEFINE_bool("cache_features", False, "Hold the features in memory after th
 flags.DEFINE_integer("feature_dim", 0, "Expected feature dimension (0: read from the file).")
 flags.DEFINE_string("word_vectors", None, "GloVe .txt or {words, vectors} .npz.")
 flags.DEFINE_integer("min_word_count", 1, "Words seen fewer times in training map to UNK.")
-flags.DEFINE_integer("max_frames", 80, "Clips and flat videos longer than this are subsampled.")
+flags.DEFINE_integer("max_frames", 80, "Clips and flat videos longer than this are subsampled.",
+                     lower_bound=2)
 flags.DEFINE_enum("on_bad_input", "error", BAD_INPUT_POLICIES,
                   "Bad videos/sentences: stop with an error, or skip and count them.")
 flags.DEFINE_bool("sort_by_time", True, "Put each video's (segment, sentence) pairs in time order.")
@@ -49,7 +50,7 @@ flags.DEFINE_string("demo_dir", "data/demo", "Where --dataset=demo writes its fi
 flags.DEFINE_string("action_labels", None, "Optional TSP CSV: action labels for the projector.")
 # Model.
 flags.DEFINE_enum("model", "hse", sorted(MODELS), "Model from the registry.")
-flags.DEFINE_integer("hidden", DEFAULT_HIDDEN, "Hidden size of every encoder.")
+flags.DEFINE_integer("hidden", DEFAULT_HIDDEN, "Hidden size of every encoder.", lower_bound=1)
 flags.DEFINE_enum("encoder", "gru", sorted(ENCODERS), "Encoder of every level: the "
                   "paper's GRU, or pre-norm Transformer blocks (hse_tf.layers.AttentionEncoder).")
 flags.DEFINE_enum("low_encoder", None, sorted(ENCODERS), "Frames -> clip and words -> "
@@ -92,7 +93,7 @@ flags.DEFINE_float("w_cycle", 0.0, "Weight of COOT's cross-modal cycle-consisten
 flags.DEFINE_integer("epochs", 15, "Epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 64, "Videos per batch (global).", lower_bound=1)
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
-flags.DEFINE_integer("lr_decay_every", 10, "Epochs between learning-rate decays.")
+flags.DEFINE_integer("lr_decay_every", 10, "Epochs between learning-rate decays.", lower_bound=1)
 flags.DEFINE_float("lr_decay_factor", 0.1, "Learning-rate decay factor.")
 flags.DEFINE_float("clipnorm", 0.0, "Clip EACH variable's gradient to this norm separately "
                    "(0: off, the paper's setting).")
@@ -170,6 +171,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     cfg = config_from_flags()
+    from hse_tf.training.runs import check_config
+    check_config(cfg)  # before any work or output
     if cfg["dataset"] != "demo" and not FLAGS.resume:
         missing = [k for k in ("train_annotations", "features", "word_vectors") if not cfg[k]]
         if missing:

@@ -177,6 +177,15 @@ def video_gallery(tmp_path_factory):
             "encoders": encoders}
 
 
+def peak_rss_mb(pid):
+    """A process's peak resident memory (VmHWM), MB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
 def checkpoint_weights(run_dir):
     """Every weight array of a run's latest checkpoint, in file order."""
     import h5py

@@ -187,7 +187,7 @@ def test_feature_index_has_no_thumbnails_and_older_indices_load(exported, tiny_d
     # An index written before model records and checksums (older hse_tf) still serves.
     for folder in (index, os.path.join(index, "clips")):
         meta = json.load(open(os.path.join(folder, "index.json")))
-        for key in ("models", "checksums"):
+        for key in ("models", "checksums", "format"):  # format 1: before checksums
             meta.pop(key)
         json.dump(meta, open(os.path.join(folder, "index.json"), "w"))
     old = _client(index)

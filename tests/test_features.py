@@ -58,7 +58,7 @@ def test_nan_inf_rejected(tmp_path, bad):
 
 
 def test_wrong_dimension(tmp_path):
-    with pytest.raises(DataError, match="dimension 2 != expected 500"):
+    with pytest.raises(DataError, match="dimension 2, but the model takes 500-d"):
         _store(tmp_path, np.ones((5, 2), np.float32), dim=500).get("v_1")
 
 

@@ -108,9 +108,10 @@ def test_bad_index_files_and_queries(tmp_path):
         f.write(b"truncated")
     with pytest.raises(IndexFileError, match="faiss.index: checksum mismatch"):
         GalleryIndex.load(ivf)
-    # An index written before checksums: the faiss reader's own error, naming the file.
+    # An index written before checksums (no format field): the faiss reader's own error,
+    # naming the file.
     meta = json.load(open(os.path.join(ivf, "index.json")))
-    del meta["checksums"]
+    del meta["checksums"], meta["format"]
     json.dump(meta, open(os.path.join(ivf, "index.json"), "w"))
     with pytest.raises(IndexFileError, match="faiss.index: cannot read"):
         GalleryIndex.load(ivf)

@@ -208,7 +208,7 @@ def test_a_corrupted_byte_is_caught(tmp_path, capsys):
     old = str(tmp_path / "old")
     GalleryIndex(["a", "b"], np.eye(2, dtype=np.float32), kind="exact").save(old)
     meta = json.load(open(os.path.join(old, "index.json")))
-    del meta["checksums"]
+    del meta["checksums"], meta["format"]
     json.dump(meta, open(os.path.join(old, "index.json"), "w"))
     np.save(os.path.join(old, "embeddings.npy"), np.array([[np.nan, 0], [0, 1]], np.float32))
     with pytest.raises(IndexFileError, match="NaN or Inf"):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from hse_tf import cli
-from hse_tf.data.outputs import INDEX, OutputError, claim
+from hse_tf.data.outputs import OutputError, claim
+from hse_tf.index.ownership import VIDEO_INDEX as INDEX
 from tests.conftest import ROOT, tiny_config
 
 
@@ -37,7 +38,7 @@ def test_claim_rules(tmp_path):
     os.makedirs(tmp_path / "empty")
     claim(tmp_path / "empty", INDEX)         # an empty folder
     _sentinel(tmp_path / "user")
-    with pytest.raises(OutputError, match="is not an index folder"):
+    with pytest.raises(OutputError, match="is not a video index folder"):
         claim(tmp_path / "user", INDEX, overwrite=True)
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="not a folder"):
@@ -50,7 +51,7 @@ def test_index_build_never_deletes_a_user_folder(exported, tiny_demo, tmp_path, 
     user = tmp_path / "v"
     _sentinel(user)
     assert _index_cli(*base, "--out", user) == 2
-    assert "is not an index folder" in capsys.readouterr().err
+    assert "is not a video index folder" in capsys.readouterr().err
     assert _intact(user)
     assert _index_cli(*base, "--out", user, "--overwrite") == 2  # --overwrite does not help
     assert _intact(user)
@@ -58,12 +59,12 @@ def test_index_build_never_deletes_a_user_folder(exported, tiny_demo, tmp_path, 
     out = tmp_path / "idx"
     assert _index_cli(*base, "--out", out) == 0
     assert _index_cli(*base, "--out", out) == 2
-    assert "already holds an index; pass --overwrite" in capsys.readouterr().err
+    assert "already holds a video index; pass --overwrite" in capsys.readouterr().err
     assert _index_cli(*base, "--out", out, "--overwrite") == 0
     # ... and only when it holds nothing but what an index build writes.
     (out / "my_notes.txt").write_text("keep")
     assert _index_cli(*base, "--out", out, "--overwrite") == 2
-    assert "'my_notes.txt', which no index writes" in capsys.readouterr().err
+    assert "'my_notes.txt', which no video index writes" in capsys.readouterr().err
     assert (out / "my_notes.txt").read_text() == "keep"
     text = tmp_path / "t"
     _sentinel(text)
@@ -110,7 +111,7 @@ def test_training_never_overwrites_a_finished_run(trained_run, tiny_demo, tmp_pa
     for name, data in before.items():
         assert open(os.path.join(run, name), "rb").read() == data
     assert load_run(run)[2].hidden == 8  # the finished model still loads
-    with pytest.raises(ValueError, match="--epochs must be >= 1"):
+    with pytest.raises(ValueError, match="--epochs must be an integer >= 1"):
         train(tiny_config(tiny_demo, str(tmp_path / "z"), epochs=0), str(tmp_path / "z"),
               verbose=0)
     assert not os.path.exists(tmp_path / "z")

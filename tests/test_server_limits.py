@@ -15,7 +15,7 @@ import pytest
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, peak_rss_mb as _peak_rss_mb
 
 
 def _start(exported, **kwargs):
@@ -62,14 +62,6 @@ def _amplified(kind, rows):
         c.tensor_shape.dim.add(size=1)
         c.int64_val.append(1)
     return req
-
-
-def _peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")

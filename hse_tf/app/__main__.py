@@ -14,6 +14,17 @@ import sys
 from hse_tf.cli import positive_int
 
 
+def _port(text):
+    from hse_tf.cli import parse_int
+    try:
+        value = parse_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535, got {value}")
+    return value
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="python -m hse_tf.app",
                                 description="Search page and JSON API over a built index.")
@@ -23,7 +34,7 @@ def _parser():
                    "this video'")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (loopback by default; another address prints a warning)")
-    p.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    p.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
     p.add_argument("--serving", help="HOST:PORT of TF Serving (gRPC): embed queries there")
     p.add_argument("--serving_ssl_ca", help="with --serving: PEM CA to trust (TLS)")
     p.add_argument("--serving_token_file", help="with --serving: bearer token file")
@@ -49,13 +60,19 @@ def build_app(args):
     from hse_tf.index.encoders import Encoders
     from hse_tf.index.gallery_index import GalleryIndex
     from hse_tf.serving.server import read_secret
+    from hse_tf.index.gallery_index import IndexFileError
     index = GalleryIndex.load(args.index)
+    content = index.metadata.get("content", "videos")
+    if content != "videos":
+        raise IndexFileError(f"{args.index}: a {content} index; --index takes a video index "
+                             f"(index build --out){' (give it as --text_index)' if content == 'paragraphs' else ''}")
     encoders = Encoders.for_index(index, args.models)
     if args.serving:
         text = RemoteText(args.serving, encoders.version,
                           read_secret(args.serving_token_file, "token").decode().strip()
                           if args.serving_token_file else None,
                           read_secret(args.serving_ssl_ca, "CA") if args.serving_ssl_ca else None)
+        text.check()  # unreachable, or without the index's hse_text: refuse to start
     else:
         text = encoders
         encoders.text  # load now: a missing or mismatched model refuses to start
@@ -66,11 +83,33 @@ def build_app(args):
     return create_app(gallery, token), gallery
 
 
+def bind(host, port):
+    """A listening socket on host:port (0: any free port), made before the page loads anything,
+    so that a busy port or a bad address is one line naming them."""
+    import socket
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ValueError(f"--host {host!r}: not an address of this machine ({e})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e} (--host, "
+                         f"--port; 0 picks a free port)") from None
+    return sock
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
     from hse_tf.cli import configure_cpu_threads, is_loopback
+    sock = bind(args.host, args.port)
     if not args.serving:
         configure_cpu_threads(args.cpu_threads)
     app, gallery = build_app(args)
@@ -87,9 +126,11 @@ def main(argv=None):
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)
     s = gallery.summary()
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"search page for {args.index} ({s['videos']:,} videos, {s['clips']:,} clips): "
-          f"http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    server.run()
+          f"http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
+    server.run(sockets=[sock])
     return 0
 
 

@@ -29,6 +29,7 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 PAGE_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
 COOKIE = "hse_tf_token"
 OPEN_PATHS = ("/login",)  # reachable without a token (the form that sets the cookie)
+MAX_BODY_BYTES = 4096  # the largest request body read (only POST /login has one: a token)
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>hse_tf search: sign in</title><link rel="stylesheet" href="/static/app.css"></head>
 <body><main class="login"><h1>hse_tf search</h1>
@@ -85,7 +86,12 @@ class Guard:
             await send(message)
 
         request = Request(scope)
-        if not self.authorised(request) and scope["path"] not in OPEN_PATHS:
+        declared = request.headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            # Refused before a byte of the body is read, token or not.
+            response = _error(413, f"request body over {MAX_BODY_BYTES} bytes")
+            await response(scope, receive, send_with_headers)
+        elif not self.authorised(request) and scope["path"] not in OPEN_PATHS:
             response = _error(401, "missing or wrong token (Authorization: Bearer ...)")
             if scope["path"] == "/" and scope["method"] == "GET":
                 response = RedirectResponse("/login", status_code=303)
@@ -131,7 +137,12 @@ def create_app(gallery, token=None):
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request):
-        body = (await request.body())[:4096].decode("utf-8", "replace")
+        body = b""
+        async for chunk in request.stream():  # a body without Content-Length: read at most
+            body += chunk                      # MAX_BODY_BYTES of it, then stop
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"request body over {MAX_BODY_BYTES} bytes")
+        body = body.decode("utf-8", "replace")
         given = urllib.parse.parse_qs(body).get("token", [""])[0]
         if want is None or not hmac.compare_digest(f"Bearer {given}".encode(), want):
             return _error(401, "wrong token")

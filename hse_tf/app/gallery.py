@@ -14,6 +14,7 @@ import urllib.parse
 
 import numpy as np
 
+from hse_tf.cli import parse_int
 from hse_tf.index import thumbnails as thumbs
 from hse_tf.index.gallery_index import GalleryIndex, IndexFileError
 from hse_tf.index.search import QueryError, embed_query, query_vector, split_sentences
@@ -44,6 +45,16 @@ class RemoteText:
         from hse_tf.serving.client import HSEClient
         self.client = HSEClient(target, timeout=30.0, ssl_ca=ssl_ca, token=token)
         self.version = version
+
+    def check(self):
+        """Asks the server for hse_text's signatures at the pinned version: ValueError naming
+        the target when it cannot be reached or lacks that model."""
+        import grpc
+        try:
+            self.client.metadata("hse_text", version=self.version)
+        except grpc.RpcError as e:
+            raise ValueError(f"--serving {self.client.target}: cannot use hse_text version "
+                             f"{self.version} there ({e.code().name}: {e.details()})") from None
 
     def embed_text(self, paragraphs):
         from hse_tf.export.requests import text_request
@@ -164,7 +175,7 @@ class Gallery:
 
     def _parse_k(self, k, name="k"):
         try:
-            k = int(k)
+            k = k if isinstance(k, int) and not isinstance(k, bool) else parse_int(k)
         except (TypeError, ValueError):
             raise BadParameter(name, f"not an integer: {k!r}") from None
         if not 1 <= k <= self.limits.max_k:

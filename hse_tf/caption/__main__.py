@@ -60,7 +60,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("out_json", None, "Write scores and captions here (eval).")
     flags.DEFINE_integer("epochs", 25, "Training epochs (paper: 25).", lower_bound=1)
     flags.DEFINE_float("lr", 1e-3, "Adam learning rate (paper: 1e-3).")
-    flags.DEFINE_integer("hidden", 512, "LSTM units.")
+    flags.DEFINE_integer("hidden", 512, "LSTM units.", lower_bound=1)
     flags.DEFINE_integer("word_dim", 300, "Word embedding size (random init).")
     flags.DEFINE_integer("max_len", 30, "Longest caption in words.", lower_bound=1)
     flags.DEFINE_integer("min_word_count", 1, "Caption vocabulary: words seen at least this often.")

@@ -109,15 +109,16 @@ def score_split(cap, meta, model, vocab, annotations, store, beam=None, length_p
                 out=None, log=print):
     """Captions every ground-truth clip of `annotations` and scores them against its sentence."""
     from hse_tf.caption.metrics import caption_scores
-    from hse_tf.data.atomic import atomic_path
+    from hse_tf.data.outputs import CAPTION_SCORES, claim_file, write_json
+    if out:
+        claim_file(out, CAPTION_SCORES)  # before the work, not after
     cond, sents, keys = conditions(model, annotations, store, vocab)
     preds = generate(cap, meta, cond, beam, length_penalty)
     scores = caption_scores(dict(zip(keys, preds)), {k: [s] for k, s in zip(keys, sents)},
                             log=log)
     log("  ".join(f"{k} {v:.2f}" for k, v in scores.items()) + f"   ({len(keys)} clips)")
     if out:
-        with atomic_path(out) as tmp, open(tmp, "w") as f:
-            json.dump({"scores": scores, "captions": dict(zip(keys, preds))}, f, indent=1)
+        write_json(out, CAPTION_SCORES, {"scores": scores, "captions": dict(zip(keys, preds))})
     return scores
 
 

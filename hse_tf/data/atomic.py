@@ -16,7 +16,7 @@ def atomic_path(path):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the renamed file should read like any other
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a file as open() makes it
     try:
         yield tmp
         os.replace(tmp, path)
@@ -33,12 +33,28 @@ def atomic_dir(path):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a folder as mkdir makes it
     try:
         yield tmp
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def current_umask():
+    """The process's umask: from /proc (Linux; no change to it), else by setting and restoring
+    it at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def replace_dir(tmp, path):

@@ -37,8 +37,9 @@ class FeatureStore:
         if arr.shape[0] == 0:
             raise DataError("no frames (length 0)", file=self.path, video=video_id, field=self.field)
         if self.expected_dim is not None and arr.shape[1] != self.expected_dim:
-            raise DataError(f"feature dimension {arr.shape[1]} != expected {self.expected_dim}",
-                            file=self.path, video=video_id, field=self.field)
+            raise DataError(f"feature dimension {arr.shape[1]}, but the model takes "
+                            f"{self.expected_dim}-d features", file=self.path, video=video_id,
+                            field=self.field)
         if not np.issubdtype(arr.dtype, np.number):
             raise DataError(f"non-numeric dtype {arr.dtype}", file=self.path, video=video_id,
                             field=self.field)

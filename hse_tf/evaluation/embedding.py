@@ -38,12 +38,17 @@ def embed_split(model, video_dataset, batch_size=64, fn=None, feature_dim=None):
             [keys.setdefault((int(v), int(s), int(e)), len(keys))
              for v, (s, e) in zip(clip_video, ranges)], np.int64)
         out["clip_video"] = clip_video
+        # Sentences are ordered on their own: with uniform proposals a video has K clips but
+        # as many sentences as its paragraph, so the two lists do not pair up.
+        out["sentence_video"] = np.repeat(batch["index"], batch["sentence_counts"])
         for k, v in out.items():
             parts.setdefault(k, []).append(v)
     if not parts:
         return {}
     out = {k: np.concatenate(v) for k, v in parts.items()}
     videos = np.argsort(out["index"], kind="stable")
-    clips = np.argsort(out.pop("clip_video"), kind="stable")  # a video's clips keep their order
-    per_clip = ("clips", "sentences", "clip_groups")
-    return {k: v[clips] if k in per_clip else v[videos] for k, v in out.items()}
+    # A video's clips (sentences) keep their order.
+    clips = np.argsort(out.pop("clip_video"), kind="stable")
+    sentences = np.argsort(out.pop("sentence_video"), kind="stable")
+    order = {"clips": clips, "clip_groups": clips, "sentences": sentences}
+    return {k: v[order.get(k, videos)] for k, v in out.items()}

@@ -37,10 +37,12 @@ def main(argv):
         raise app.UsageError("--checkpoint is required")
     from hse_tf.training.runs import load_run
     from hse_tf.export import exporter
+    from hse_tf.data.preprocessing import Preprocessing
     cfg, vocab, model, ckpt = load_run(FLAGS.checkpoint)
+    preprocessing = Preprocessing.from_run(cfg)  # served exactly as trained
     members = exporter.encoder_members(
         model, vocab, {"checkpoint": os.path.abspath(ckpt), "model_type": cfg["model"]},
-        FLAGS.max_clips, FLAGS.max_sentences)
+        FLAGS.max_clips, FLAGS.max_sentences, preprocessing)
     settings = cfg.get("feature_extraction")
     if settings and FLAGS.feature_extractor == "auto":
         members.append(exporter.features_member(settings, {"checkpoint": os.path.abspath(ckpt)}))
@@ -52,12 +54,13 @@ def main(argv):
                             ckpt)
         members.append(exporter.caption_member(
             model, captioner, meta, FLAGS.max_clips,
-            {"captioner": os.path.abspath(FLAGS.caption_checkpoint)}))
+            {"captioner": os.path.abspath(FLAGS.caption_checkpoint)}, preprocessing))
     if FLAGS.classifier_checkpoint:
         from hse_tf.heads.jobs import load_classifier
         clf, meta = load_classifier(FLAGS.classifier_checkpoint)
         members.append(exporter.classifier_member(
-            model, clf, meta, {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)}))
+            model, clf, meta, {"classifier": os.path.abspath(FLAGS.classifier_checkpoint)},
+            preprocessing))
     paths = exporter.write_export(FLAGS.out, members, FLAGS.version, FLAGS.overwrite)
     for name, path in paths.items():
         logging.info("exported %s -> %s", name, path)

@@ -7,12 +7,13 @@ same inputs as hse_video's serving_default and gets one caption per clip.
 import tensorflow as tf
 
 from hse_tf.caption.captioner import tf_ids_to_text
+from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.export.video_export import check_durations, padded_video_batch, video_input_signature
 from hse_tf.losses.ranking import l2_normalize
 
 
 def caption_endpoints(video_tower, captioner, words, feature_dim, beam=5, max_len=30,
-                      length_penalty=0.0, max_clips=256):
+                      length_penalty=0.0, max_clips=256, preprocessing=None):
     """serving_default: features [B,T,D], feature_lengths [B], clip_times [B,C,2] seconds,
     clip_counts [B], durations [B] -> captions [B, C] string ('' past clip_counts),
     log_probs [B, C] float32 (the beam score of each caption)."""
@@ -20,7 +21,8 @@ def caption_endpoints(video_tower, captioner, words, feature_dim, beam=5, max_le
     def serving_default(features, feature_lengths, clip_times, clip_counts, durations):
         check_durations(durations, clip_counts)
         batch, counts = padded_video_batch(features, feature_lengths, clip_times, clip_counts,
-                                           durations, max_clips)
+                                           durations, max_clips,
+                                           preprocessing or Preprocessing())
         request_order = batch.pop("request_order")
         out = video_tower(batch, training=False, decode=False)
         video = tf.repeat(l2_normalize(out["video"]), counts, axis=0)

@@ -6,14 +6,14 @@ frames, as in training the classifier) and the MLP.
 
 import tensorflow as tf
 
-from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.export import preprocess as P
 from hse_tf.layers.ragged import pad_rows
 from hse_tf.losses.ranking import l2_normalize
 
 
 def classifier_endpoints(clip_encoder, classifier, classes, feature_dim, top_k=5,
-                         max_frames=MAX_FRAMES):
+                         preprocessing=None):
     """serving_default: features [B, T, D] float32, feature_lengths [B] int64 ->
     probabilities [B, C], top_classes [B, k] string, top_scores [B, k]."""
     names = tf.constant(list(classes))
@@ -24,7 +24,7 @@ def classifier_endpoints(clip_encoder, classifier, classes, feature_dim, top_k=5
                                  "frames")
         whole = tf.stack([tf.zeros_like(lengths), lengths - 1], axis=1)  # one span per video
         batch = P.video_batch(P.unpad(features, lengths), lengths, tf.ones_like(lengths), whole,
-                              None, max_frames)
+                              None, (preprocessing or Preprocessing()).max_frames)
         emb = l2_normalize(clip_encoder(pad_rows(batch["flat_frames"], batch["flat_lengths"]),
                                         batch["flat_lengths"]))
         probs = tf.nn.softmax(classifier(emb, training=False))

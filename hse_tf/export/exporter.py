@@ -22,7 +22,8 @@ import uuid
 
 import keras
 
-from hse_tf.data.atomic import atomic_path, read_json_object, replace_dir
+from hse_tf.data.atomic import atomic_path, current_umask, read_json_object, replace_dir
+from hse_tf.data.locks import output_lock
 from hse_tf.data.outputs import OutputError
 from hse_tf.export import layout
 
@@ -72,6 +73,15 @@ def write_export(out, members, version=None, overwrite=False):
     if version is not None and (not isinstance(version, int) or version < 1):
         raise ValueError(f"--version must be a positive integer, got {version}")
     os.makedirs(out, exist_ok=True)
+    # One export at a time into `out`: two would both pick the same next version.
+    with output_lock(os.path.join(out, LOCK), f"an export into {out}"):
+        return _write_export(out, members, version, overwrite)
+
+
+LOCK = ".export.lock"  # held in the export folder while an export writes there
+
+
+def _write_export(out, members, version, overwrite):
     recover(out)
     names = [m.name for m in members]
     version = version or layout.next_version(out, names)
@@ -92,6 +102,7 @@ def write_export(out, members, version=None, overwrite=False):
             folder = os.path.join(out, m.name)
             os.makedirs(folder, exist_ok=True)
             staged[m.name] = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=folder)
+            os.chmod(staged[m.name], 0o777 & ~current_umask())  # readable as by mkdir
             _write_member(staged[m.name], m, {"version": version, "export_id": export_id,
                                               "members": names})
         with atomic_path(_journal(out, version)) as tmp, open(tmp, "w") as f:
@@ -127,35 +138,41 @@ def write_saved_model(out, name, endpoints, tracked, metadata, version=None, ove
                         overwrite)[name]
 
 
-def encoder_members(model, vocab, metadata=None, max_clips=256, max_sentences=256):
-    """hse_video and hse_text of `model`."""
+def encoder_members(model, vocab, metadata=None, max_clips=256, max_sentences=256,
+                    preprocessing=None):
+    """hse_video and hse_text of `model`; `preprocessing`: the run's
+    (hse_tf.data.preprocessing.Preprocessing; default: the defaults)."""
+    from hse_tf.data.preprocessing import Preprocessing
     from hse_tf.export.text_export import text_endpoints
     from hse_tf.export.video_export import video_endpoints
+    preprocessing = preprocessing or Preprocessing()
     meta = {"hidden": model.hidden, "feature_dim": model.feature_dim,
-            "hierarchical": model.hierarchical, "vocab_size": len(vocab), **(metadata or {})}
+            "hierarchical": model.hierarchical, "vocab_size": len(vocab),
+            "preprocessing": preprocessing.as_dict(), **(metadata or {})}
     table = vocab.tf_table()
-    return [Member("hse_video", video_endpoints(model.video_tower, model.feature_dim, max_clips),
+    return [Member("hse_video", video_endpoints(model.video_tower, model.feature_dim, max_clips,
+                                                preprocessing),
                    [model.video_tower], meta),
             Member("hse_text", text_endpoints(model.text_tower, table, max_sentences),
                    [model.text_tower, table], meta)]
 
 
-def caption_member(model, captioner, meta, max_clips=256, metadata=None):
+def caption_member(model, captioner, meta, max_clips=256, metadata=None, preprocessing=None):
     """The captioning head (with the frozen video tower) as hse_caption."""
     from hse_tf.export.caption_export import caption_endpoints
     endpoints = caption_endpoints(model.video_tower, captioner, meta["words"], model.feature_dim,
                                   meta["beam"], meta["max_len"], meta.get("length_penalty", 0.0),
-                                  max_clips)
+                                  max_clips, preprocessing)
     return Member("hse_caption", endpoints, [model.video_tower, captioner],
                   {"beam": meta["beam"], "max_len": meta["max_len"],
                    "vocab_size": len(meta["words"]), **(metadata or {})})
 
 
-def classifier_member(model, classifier, meta, metadata=None):
+def classifier_member(model, classifier, meta, metadata=None, preprocessing=None):
     """The MLP classifier (with the frozen clip encoder) as hse_classifier."""
     from hse_tf.export.classifier_export import classifier_endpoints
     endpoints = classifier_endpoints(model.video_tower.clip_encoder, classifier, meta["classes"],
-                                     model.feature_dim)
+                                     model.feature_dim, preprocessing=preprocessing)
     return Member("hse_classifier", endpoints, [model.video_tower, classifier],
                   {"classes": list(meta["classes"]), **(metadata or {})})
 
@@ -172,10 +189,10 @@ def features_member(settings, metadata=None):
 
 
 def export_encoders(model, vocab, out, version=None, metadata=None, max_clips=256,
-                    max_sentences=256, overwrite=False):
+                    max_sentences=256, overwrite=False, preprocessing=None):
     """Exports `model`'s towers as OUT/hse_video/<v> and OUT/hse_text/<v>; returns their paths."""
-    return write_export(out, encoder_members(model, vocab, metadata, max_clips, max_sentences),
-                        version, overwrite)
+    return write_export(out, encoder_members(model, vocab, metadata, max_clips, max_sentences,
+                                             preprocessing), version, overwrite)
 
 
 def export_caption(model, captioner, meta, out, version=None, max_clips=256, metadata=None):

@@ -78,3 +78,15 @@ def export_record(version_dir):
     return {"name": os.path.basename(os.path.dirname(os.path.abspath(version_dir))),
             "version": int(os.path.basename(os.path.abspath(version_dir))),
             "export_id": meta.get("export_id"), "weights": meta.get("weights_fingerprint")}
+
+
+def load_saved_model(path):
+    """tf.saved_model.load with one line naming the folder when its files are corrupt (a
+    truncated variables file, a damaged saved_model.pb)."""
+    import tensorflow as tf
+    try:
+        return tf.saved_model.load(path)
+    except Exception as e:  # corrupt files raise anything (IndexError, DecodeError, OpError...)
+        text = " ".join((getattr(e, "message", None) or str(e) or type(e).__name__).split())
+        raise ValueError(f"{path}: cannot load the SavedModel (corrupt or incomplete files: "
+                         f"{text[:200]}); export the model again") from None

@@ -119,13 +119,15 @@ def subsample(start, end, max_frames=MAX_FRAMES):
 
 
 def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=None,
-                max_frames=MAX_FRAMES):
+                max_frames=MAX_FRAMES, sort_by_time=True):
     """The model's video inputs from raw features and clip boundaries.
 
     features [T, D] (videos concatenated), video_lengths [B], clip_counts [B];
     clip_bounds [M, 2]: seconds when `durations` [B] is given, else DiDeMo frame spans.
-    The batch's clips are in time order within each video; 'request_order' [M] (not a model
-    input: pop it) gives, for each clip of the request, its row among the batch's clips.
+    `max_frames` and `sort_by_time` are the run's (hse_tf.data.preprocessing.Preprocessing).
+    With sort_by_time the batch's clips are in time order within each video, else in the
+    request's order; 'request_order' [M] (not a model input: pop it) gives, for each clip of
+    the request, its row among the batch's clips.
     """
     video_lengths = tf.cast(video_lengths, tf.int64)
     clip_counts = tf.cast(clip_counts, tf.int64)
@@ -133,7 +135,8 @@ def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=Non
     clip_video = tf.repeat(tf.range(tf.size(clip_counts, out_type=tf.int64)), clip_counts)
     # Training puts each video's clips in time order (sort_by_time); so does serving, whatever
     # the request's order. request_order maps the request's clips to the sorted ones.
-    order = time_order(clip_video, clip_bounds)
+    order = (time_order(clip_video, clip_bounds) if sort_by_time
+             else tf.range(tf.size(clip_video, out_type=tf.int64)))
     clip_bounds = tf.gather(clip_bounds, order)
     clip_len = tf.gather(video_lengths, clip_video)
     if durations is not None:
@@ -187,12 +190,28 @@ def _assert_no_empty_sentence(word_lengths, sentence_counts):
     return tf.debugging.Assert(tf.equal(tf.reduce_sum(empty), 0), [message])
 
 
-def text_batch(table, sentences, sentence_counts):
+# What one hse_text request may hold (INVALID_ARGUMENT beyond): the text tower pads every
+# sentence to the longest, so a single long sentence among many short ones would cost
+# sentences x its length x hidden floats. docs/serving.md lists them.
+MAX_WORDS = 256               # words (tokens) in one sentence
+MAX_SENTENCES = 16_384        # sentences in one request (all paragraphs together)
+MAX_PADDED_WORDS = 1 << 17    # sentences x the longest sentence's words, per request
+
+
+def text_batch(table, sentences, sentence_counts, max_words=MAX_WORDS,
+               max_sentences=MAX_SENTENCES, max_padded_words=MAX_PADDED_WORDS):
     """The model's text inputs from raw sentence strings [N] and sentences per paragraph [B].
 
     Also returns per-sentence token and unknown-word counts (so callers can warn about
-    queries the vocabulary does not cover).
+    queries the vocabulary does not cover). Requests over the limits above fail with
+    INVALID_ARGUMENT before any padded tensor exists.
     """
+    n = tf.size(sentences, out_type=tf.int64)
+    too_many = tf.debugging.assert_less_equal(
+        n, tf.constant(max_sentences, tf.int64),
+        message=f"sentences: more than {max_sentences} in one request (the export's limit)")
+    with tf.control_dependencies([too_many]):
+        sentences = tf.identity(sentences)
     # Invalid UTF-8 is replaced on transcoding, so any change means the input was not UTF-8.
     clean = tf.strings.unicode_transcode(sentences, "UTF-8", "UTF-8", errors="replace")
     utf8 = tf.debugging.Assert(tf.reduce_all(tf.equal(clean, sentences)),
@@ -200,10 +219,25 @@ def text_batch(table, sentences, sentence_counts):
     with tf.control_dependencies([utf8]):
         ids = tf_token_ids(table, sentences)
     word_lengths = ids.row_lengths()
-    checks = [_assert_no_empty_sentence(word_lengths, sentence_counts)]
-    with tf.control_dependencies(checks):
-        words = tf.cast(ids.flat_values, tf.int32)
-    unknown = tf.reduce_sum(tf.cast(tf.equal(ids, UNK_ID), tf.int32), axis=1)
-    batch = {"words": words, "word_lengths": tf.cast(word_lengths, tf.int32),
-             "sentence_counts": tf.cast(sentence_counts, tf.int32)}
-    return batch, tf.cast(word_lengths, tf.int32), unknown
+    longest = tf.reduce_max(tf.concat([word_lengths, [0]], 0))
+    checks = [_assert_no_empty_sentence(word_lengths, sentence_counts),
+              tf.debugging.assert_less_equal(
+                  longest, tf.constant(max_words, tf.int64),
+                  message=f"sentences: a sentence of more than {max_words} words (the export's "
+                          f"limit)"),
+              tf.debugging.assert_less_equal(
+                  longest * n, tf.constant(max_padded_words, tf.int64),
+                  message=f"sentences: sentences x the longest sentence's words exceeds "
+                          f"{max_padded_words} (the export's limit); send fewer sentences per "
+                          f"request")]
+    with tf.control_dependencies(checks):  # every output waits for the checks: nothing of
+        words = tf.cast(ids.flat_values, tf.int32)  # a refused request is padded or run
+        word_lengths = tf.cast(word_lengths, tf.int32)
+        sentence_counts = tf.cast(sentence_counts, tf.int32)
+        # Summed over the flat values: tf.equal or reduce_sum of a RaggedTensor pads it to a
+        # dense [sentences, longest] tensor first (3 GB for one 20,000-word sentence among
+        # 16,384 short ones).
+        unknown = tf.math.unsorted_segment_sum(
+            tf.cast(tf.equal(words, UNK_ID), tf.int32), ids.value_rowids(), ids.nrows())
+    batch = {"words": words, "word_lengths": word_lengths, "sentence_counts": sentence_counts}
+    return batch, word_lengths, unknown

@@ -6,7 +6,7 @@ from hse_tf.export import preprocess as P
 from hse_tf.losses.ranking import l2_normalize
 
 
-def text_endpoints(tower, table, max_sentences=256):
+def text_endpoints(tower, table, max_sentences=256, max_words=P.MAX_WORDS):
     """{signature name: (function, input_signature)} for the exported text model.
 
     serving_default  padded, batchable by TF Serving:
@@ -15,10 +15,12 @@ def text_endpoints(tower, table, max_sentences=256):
     ragged           sentences [N] string, paragraph_row_splits [B+1] int64
         -> paragraph [B, H], sentences [N, H], token_counts [N], unknown_counts [N]
     Unknown words map to the UNK embedding; `unknown_counts` lets callers warn about them.
+    A request holds at most `max_words` words per sentence, preprocess.MAX_SENTENCES sentences
+    and preprocess.MAX_PADDED_WORDS sentences x longest sentence (INVALID_ARGUMENT beyond).
     """
 
     def embed(sentences, counts, width=None):
-        batch, tokens, unknown = P.text_batch(table, sentences, counts)
+        batch, tokens, unknown = P.text_batch(table, sentences, counts, max_words)
         out = tower(batch, training=False, decode=False)
         result = {"paragraph": l2_normalize(out["paragraph"])}
         per_sentence = {"token_counts": tokens, "unknown_counts": unknown}

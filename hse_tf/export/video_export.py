@@ -2,13 +2,14 @@
 
 import tensorflow as tf
 
-from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.export import preprocess as P
 from hse_tf.losses.ranking import l2_normalize
 
 
-def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
-    """{signature name: (function, input_signature)} for the exported video model.
+def video_endpoints(tower, feature_dim, max_clips=256, preprocessing=Preprocessing()):
+    """{signature name: (function, input_signature)} for the exported video model, cutting and
+    subsampling clips as the run did (`preprocessing`: its max_frames and sort_by_time).
 
     serving_default  padded, batchable by TF Serving (pad_variable_length_inputs):
         features [B, T, D] float32, feature_lengths [B] int64,
@@ -33,7 +34,7 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
 
     def padded(features, feature_lengths, bounds, clip_counts, durations):
         batch, counts = padded_video_batch(features, feature_lengths, bounds, clip_counts,
-                                           durations, max_clips, max_frames)
+                                           durations, max_clips, preprocessing)
         return embed(batch, counts, tf.shape(bounds, out_type=tf.int64)[1])
 
     def serving_default(features, feature_lengths, clip_times, clip_counts, durations):
@@ -51,7 +52,8 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
         with tf.control_dependencies([tf.debugging.assert_equal(
                 tf.size(lengths), tf.size(counts),
                 message="feature_row_splits and clip_row_splits: different batch sizes")]):
-            batch = P.video_batch(features, lengths, counts, clip_times, durations, max_frames)
+            batch = P.video_batch(features, lengths, counts, clip_times, durations,
+                                  preprocessing.max_frames, preprocessing.sort_by_time)
         check_durations(durations, counts)
         return embed(batch, counts)
 
@@ -74,7 +76,7 @@ def video_endpoints(tower, feature_dim, max_clips=256, max_frames=MAX_FRAMES):
 
 
 def padded_video_batch(features, feature_lengths, bounds, clip_counts, durations, max_clips,
-                       max_frames=MAX_FRAMES):
+                       preprocessing=Preprocessing()):
     """Padded request tensors -> (the model's video batch, clip counts), with the checks."""
     lengths = P.check_counts(feature_lengths, tf.shape(features)[1], "feature_lengths", "frames")
     counts = P.check_counts(clip_counts, tf.shape(bounds)[1], "clip_counts", "clips", max_clips)
@@ -82,7 +84,8 @@ def padded_video_batch(features, feature_lengths, bounds, clip_counts, durations
             tf.size(lengths), tf.size(counts),
             message="feature_lengths and clip_counts: different batch sizes")]):
         batch = P.video_batch(P.unpad(features, lengths), lengths, counts,
-                              P.unpad(bounds, counts), durations, max_frames)
+                              P.unpad(bounds, counts), durations, preprocessing.max_frames,
+                              preprocessing.sort_by_time)
     return batch, counts
 
 

@@ -102,12 +102,14 @@ def eval_classifier(path, labels, features, layout=None, on_bad_input="error", l
 def zero_shot_run(checkpoint, labels_path, features, layout="c3d_hdf5", classes_path=None,
         on_bad_input="error", batch_size=64, out=None, log=print):
     from hse_tf.data.annotations import read_tsp_labels
-    from hse_tf.data.atomic import atomic_path
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.features import open_features
+    from hse_tf.data.outputs import ZERO_SHOT, claim_file, write_json
     from hse_tf.training.runs import load_run
     from hse_tf.heads.whole_video import embed_whole_videos
     from hse_tf.heads.zeroshot import embed_class_names, zero_shot
+    if out:
+        claim_file(out, ZERO_SHOT)  # before the work, not after
     _, vocab, model, ckpt = load_run(checkpoint)
     segments = read_tsp_labels(labels_path)
     labels = {vid: {s[2] for s in segs} for vid, segs in segments.items()}
@@ -135,6 +137,5 @@ def zero_shot_run(checkpoint, labels_path, features, layout="c3d_hdf5", classes_
     log(f"zero-shot on {result['videos']} videos, {result['classes']} classes: top-1 "
         f"{result['top1']:.1f}%  top-5 {result['top5']:.1f}%  (chance {result['chance_top1']:.1f}%)")
     if out:
-        with atomic_path(out) as tmp, open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(out, ZERO_SHOT, result)
     return result

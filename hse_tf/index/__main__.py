@@ -100,13 +100,13 @@ def _index_args(p):
     p.add_argument("--kind", default="auto", choices=KINDS,
                    help="auto: exact up to 50,000 rows, ivfpq (product-quantised shortlist + "
                         "exact re-rank) beyond")
-    p.add_argument("--nlist", type=int, help="IVF lists")
-    p.add_argument("--nprobe", type=int, help="IVF lists searched per query")
-    p.add_argument("--pq_m", type=int, help="ivfpq: bytes per code (sub-quantisers)")
-    p.add_argument("--rerank", type=int, help="ivfpq: shortlist scored exactly per query")
-    p.add_argument("--hnsw_m", type=int, help="HNSW neighbours per node")
-    p.add_argument("--ef_construction", type=int)
-    p.add_argument("--ef_search", type=int)
+    p.add_argument("--nlist", type=positive_int, help="IVF lists")
+    p.add_argument("--nprobe", type=positive_int, help="IVF lists searched per query")
+    p.add_argument("--pq_m", type=positive_int, help="ivfpq: bytes per code (sub-quantisers)")
+    p.add_argument("--rerank", type=positive_int, help="ivfpq: shortlist scored exactly per query")
+    p.add_argument("--hnsw_m", type=positive_int, help="HNSW neighbours per node")
+    p.add_argument("--ef_construction", type=positive_int)
+    p.add_argument("--ef_search", type=positive_int)
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index at --out (only an index folder), and start "
@@ -144,8 +144,9 @@ def main(argv=None):
             from hse_tf.features.video_file_store import VideoFileStore
             store = VideoFileStore(args.videos, encoders.features[1]["fps"],
                                    encoders.embed_frames)
-        else:
-            store = open_features(args.layout, args.features)
+        else:  # features of the model's dimension, or one line naming file, video and sizes
+            store = open_features(args.layout, args.features,
+                                  encoders.video[1].get("feature_dim"))
         index = build_video_index(
             encoders, store, args.out, anns, issues, uniform_clips=args.uniform_clips,
             batch_size=args.batch_size, shard_size=args.shard_size, kind=args.kind,
@@ -163,6 +164,8 @@ def main(argv=None):
     if args.command == "build-text":
         from hse_tf.index.builder import build_text_index
         anns = _annotations(args.annotations, args.format, IssueLog("error"))
+        if not anns:
+            raise ValueError(f"{args.annotations}: no annotated videos to index")
         index = build_text_index(args.model, anns, args.out, kind=args.kind,
                                  params=_params(args), progress=not args.quiet,
                                  overwrite=args.overwrite)
@@ -178,10 +181,9 @@ def main(argv=None):
             print(f"input problems: {issues.summary()}", file=sys.stderr)
         return 0
     if args.command == "verify":
-        from hse_tf.index.gallery_index import verify
-        for path in _index_folders(args.index):
-            r = verify(path)
-            print(f"{path}: ok ({r['rows']:,} rows x {r['dim']}, {r['kind']}; sha256 of "
+        from hse_tf.index.verify import verify_folder
+        for r in verify_folder(args.index):
+            print(f"{r['path']}: ok ({r['rows']:,} rows x {r['dim']}, {r['kind']}; sha256 of "
                   f"{', '.join(r['checksummed']) or 'no files (built before checksums)'})")
         return 0
     index = GalleryIndex.load(args.index)
@@ -205,13 +207,6 @@ def main(argv=None):
     else:
         print(as_table(results))
     return 0
-
-
-def _index_folders(path):
-    """An index folder and the clip index inside it, if any."""
-    import os
-    clips = os.path.join(path, "clips")
-    return [path] + ([clips] if os.path.exists(os.path.join(clips, "index.json")) else [])
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ from hse_tf.data.atomic import atomic_path, read_json_object
 from hse_tf.data.errors import DataError
 from hse_tf.data.video_dataset import cut_clips
 from hse_tf.data.fingerprint import input_fingerprint, value_fingerprint
-from hse_tf.data.outputs import INDEX, OutputError, claim, owned_dir
+from hse_tf.data.locks import output_lock
+from hse_tf.data.outputs import OutputError, claim, owned_dir
 from hse_tf.index import thumbnails
 from hse_tf.index.beam_embedding import embed_shards
 from hse_tf.index.encoders import Encoders
 from hse_tf.index.gallery_index import GalleryIndex
+from hse_tf.index.ownership import TEXT_INDEX, VIDEO_INDEX
 from hse_tf.index.shards import (SHARDS, read_shard, shard_done, shard_path, shard_rows,
                                  write_shard)
 
@@ -115,7 +117,18 @@ def build_video_index(models_dir, store, out, annotations=None, issues=None, **o
     from hse_tf.data.errors import IssueLog
     opts = BuildOptions(**options)
     issues = issues or IssueLog()
-    claim(out, INDEX, opts.overwrite)
+    claim(out, VIDEO_INDEX, opts.overwrite)
+    with output_lock(lock_path(out), f"an index build into {out}"):
+        return _build_video_index(models_dir, store, out, annotations, issues, opts)
+
+
+def lock_path(out):
+    """The lock file of an index build into `out` (beside it, as <out>.partial)."""
+    return os.path.abspath(out).rstrip("/") + ".lock"
+
+
+def _build_video_index(models_dir, store, out, annotations, issues, opts):
+    claim(out, VIDEO_INDEX, opts.overwrite)  # again, now that no other build writes there
     build = _start(models_dir, store, out, annotations, opts)
     embed = _embed_locally if opts.runner == "local" else _embed_with_beam
     if not embed(build, store, opts, issues):
@@ -272,7 +285,7 @@ def _finish(build, opts, media=None):
         times = thumbnails.clip_times_by_video(clip_index.ids if clip_index else [])
         for vid in tqdm(video_ids, desc="thumbnails", disable=not opts.progress):
             thumbnails.write_video_thumbnails(thumbs, vid, media[vid], times.get(vid, []))
-    with owned_dir(build.out, INDEX, opts.overwrite) as tmp:  # video and clip indices: one unit
+    with owned_dir(build.out, VIDEO_INDEX, opts.overwrite) as tmp:  # video and clip indices: one unit
         index.write(tmp)
         if clip_index is not None:
             os.makedirs(os.path.join(tmp, "clips"))
@@ -289,7 +302,16 @@ def build_text_index(models_dir, annotations, out, batch_size=64, kind="auto", p
     """Paragraph index of annotated videos (for video -> nearest paragraphs)."""
     if int(batch_size) < 1:
         raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
-    claim(out, INDEX, overwrite)
+    if not annotations:
+        raise ValueError("no annotated videos to index")
+    claim(out, TEXT_INDEX, overwrite)
+    with output_lock(lock_path(out), f"an index build into {out}"):
+        return _build_text_index(models_dir, annotations, out, batch_size, kind, params,
+                                 progress, overwrite)
+
+
+def _build_text_index(models_dir, annotations, out, batch_size, kind, params, progress,
+                      overwrite):
     encoders = models_dir if isinstance(models_dir, Encoders) else Encoders(models_dir)
     bar = _progress(len(annotations), "embedding paragraphs", progress)
     parts = []

@@ -65,7 +65,7 @@ class Encoders:
             raise ModelMismatch(self._mismatch(
                 name, path, "belongs to an unfinished export, or its version holds models of "
                 "several exports"))
-        module = tf.saved_model.load(path)
+        module = layout.load_saved_model(path)
         return module, {**layout.read_metadata(path), "path": path, "record": record}
 
     def _mismatch(self, name, path, what):

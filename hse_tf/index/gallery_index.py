@@ -26,9 +26,13 @@ import os
 import numpy as np
 
 from hse_tf.data.fingerprint import sha256_file
-from hse_tf.data.outputs import INDEX, owned_dir
+from hse_tf.data.outputs import owned_dir
 
 KINDS = ("auto", "exact", "ivf", "ivfpq", "hnsw")
+# index.json's "format": 2 since every index records the sha256 of its files; an index without
+# the field predates it (format 1, before checksums or just after) and may lack them. From
+# format 2 on, a missing or empty checksum list is an error, not a reason to check nothing.
+FORMAT = 2
 EXACT_MAX = 50_000  # 'auto' uses exact search up to this many rows, IVF-PQ + re-rank beyond
 PQ_MIN_ROWS = 10_000  # product quantisation trains 256 centroids per sub-vector
 
@@ -48,6 +52,32 @@ def default_params(kind, n):
     if kind == "hnsw":
         return {"m": 32, "ef_construction": 80, "ef_search": 128}
     return {}
+
+
+# Each faiss parameter, its command-line flag and its range ((low, high): high None = no bound,
+# a string = another parameter's value).
+PARAM_RANGES = {"nlist": ("--nlist", 1, "rows"), "nprobe": ("--nprobe", 1, "nlist"),
+                "pq_m": ("--pq_m", 1, None), "rerank": ("--rerank", 1, 100_000),
+                "m": ("--hnsw_m", 2, 512), "ef_construction": ("--ef_construction", 1, 100_000),
+                "ef_search": ("--ef_search", 1, 100_000)}
+
+
+def check_params(kind, params, n):
+    """ValueError naming the flag of a faiss parameter out of its range for `kind` and `n` rows
+    (faiss itself aborts the process on some, e.g. an HNSW m of 0)."""
+    wanted = set(default_params(kind, max(n, 1)))
+    for name, value in params.items():
+        if name not in PARAM_RANGES:
+            raise ValueError(f"unknown index parameter {name!r}")
+        flag, low, high = PARAM_RANGES[name]
+        if name not in wanted:
+            raise ValueError(f"{flag} does not apply to a {kind} index")
+        limit = {"rows": n, "nlist": params.get("nlist")}.get(high, high)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+                limit is not None and value > limit):
+            bound = f" and <= {limit}" + (f" ({high})" if isinstance(high, str) else "")
+            raise ValueError(f"{flag} must be an integer >= {low}"
+                             f"{bound if limit is not None else ''}, got {value!r}")
 
 
 def _pq_m(dim, wanted):
@@ -78,6 +108,8 @@ class GalleryIndex:
         n = len(self.ids)
         self.kind = kind if kind != "auto" else ("exact" if n <= EXACT_MAX else "ivfpq")
         self.params = {**default_params(self.kind, n), **(params or {})}
+        if self.kind != "exact":
+            check_params(self.kind, self.params, n)
         if self.kind == "ivfpq":
             if n < PQ_MIN_ROWS:
                 raise ValueError(f"kind 'ivfpq' needs at least {PQ_MIN_ROWS:,} rows to train "
@@ -172,7 +204,9 @@ class GalleryIndex:
     def save(self, path, overwrite=False):
         """Writes the index to the folder `path`, atomically. An existing folder is replaced only
         when it is an index folder and `overwrite` is set (hse_tf.data.outputs)."""
-        with owned_dir(path, INDEX, overwrite) as tmp:
+        from hse_tf.index.ownership import index_kind
+        kind = index_kind(self.metadata.get("content", "videos"))
+        with owned_dir(path, kind, overwrite) as tmp:
             self.write(tmp)
         return path
 
@@ -192,8 +226,8 @@ class GalleryIndex:
             checksums[name] = sha256_file(os.path.join(folder, name))
         with open(os.path.join(folder, "index.json"), "w") as f:
             json.dump({"kind": self.kind, "dim": self.dim, "count": len(self),
-                       "params": self.params, **self.metadata, "checksums": checksums}, f,
-                      indent=1)
+                       "params": self.params, **self.metadata, "format": FORMAT,
+                       "checksums": checksums}, f, indent=1)
 
     @classmethod
     def load(cls, path):
@@ -215,7 +249,7 @@ class GalleryIndex:
                 raise ValueError(f"kind {kind!r}, count {count!r}, dim {dim!r}")
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise IndexFileError(f"{meta_path}: corrupt index metadata ({e})") from None
-        checksums = meta.pop("checksums", None) or {}
+        checksums = _checksums(meta_path, meta.pop("format", 1), meta.pop("checksums", None))
         mapped = kind == "ivfpq"  # reads only the shortlisted rows: map the file
         for name in ("ids.json", "faiss.index") + (() if mapped else ("embeddings.npy",)):
             _check_sum(path, name, checksums)
@@ -254,6 +288,22 @@ class GalleryIndex:
         return index
 
 
+def _checksums(meta_path, version, checksums):
+    """The checksum list of index.json: required from format 2 on (see FORMAT)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise IndexFileError(f"{meta_path}: corrupt index metadata (format {version!r})")
+    if version > FORMAT:
+        raise IndexFileError(f"{meta_path}: index format {version} is newer than this hse_tf "
+                             f"reads ({FORMAT}); upgrade hse_tf")
+    if version >= 2 and (not isinstance(checksums, dict) or "ids.json" not in checksums
+                         or "embeddings.npy" not in checksums):
+        raise IndexFileError(f"{meta_path}: the checksum list (field checksums) is missing or "
+                             f"incomplete; the index cannot be checked: rebuild it")
+    if checksums is not None and not isinstance(checksums, dict):
+        raise IndexFileError(f"{meta_path}: corrupt index metadata (checksums)")
+    return checksums or {}
+
+
 def _check_sum(path, name, checksums):
     """Compares a file's sha256 with the one index.json recorded (when it recorded one)."""
     want = checksums.get(name)
@@ -275,6 +325,8 @@ def verify(path):
     index = GalleryIndex.load(path)
     with open(os.path.join(path, "index.json")) as f:
         checksums = json.load(f).get("checksums") or {}
+    if index.kind != "exact" and "faiss.index" not in checksums and checksums:
+        raise IndexFileError(f"{os.path.join(path, 'index.json')}: faiss.index has no checksum")
     for name in sorted(checksums):
         _check_sum(path, name, checksums)
     emb_path = os.path.join(path, "embeddings.npy")
@@ -289,3 +341,4 @@ def verify(path):
                                  f"(norm {norms[bad[0]]:.4f})")
     return {"path": path, "rows": len(index), "dim": index.dim, "kind": index.kind,
             "checksummed": sorted(checksums)}
+

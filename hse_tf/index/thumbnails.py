@@ -87,8 +87,52 @@ def write_media(index_dir, files):
 
 
 def read_media(index_dir):
-    """{video id: file} of INDEX/media.json ({} when there is none)."""
-    return read_json_object(os.path.join(index_dir, MEDIA), "the media list")
+    """{video id: file} of INDEX/media.json ({} when there is none); ValueError naming the
+    file and video id of a value that is not a file path."""
+    path = os.path.join(index_dir, MEDIA)
+    media = read_json_object(path, "the media list")
+    for vid, file in media.items():
+        if not isinstance(file, str) or not file or "\0" in file:
+            raise ValueError(f"{path}: video {vid}: field value must be a file path, got "
+                             f"{file!r:.80}")
+    return media
+
+
+def check_media(index_dir, video_ids, files=False):
+    """media.json names only indexed videos (`video_ids`: a set of str), and with `files`
+    only files that exist; ValueError naming the file and video id."""
+    path = os.path.join(index_dir, MEDIA)
+    for vid, file in read_media(index_dir).items():
+        if vid not in video_ids:
+            raise ValueError(f"{path}: video {vid}: not in the index")
+        if files and not os.path.isfile(file):
+            raise ValueError(f"{path}: video {vid}: {file}: no such file")
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def check_thumbnails(index_dir, video_ids):
+    """thumbnails/ holds one folder per indexed video (`video_ids`: a set of str), each with
+    video.jpg and clip-NNNN.jpg files that are JPEGs; ValueError naming the first bad one."""
+    import re
+    folder = os.path.join(index_dir, THUMBNAILS)
+    if not os.path.lexists(folder):
+        return
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        raise ValueError(f"{folder}: not a folder")
+    keys = {thumb_key(v): v for v in video_ids}
+    for key in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, key)
+        if key not in keys or os.path.islink(sub) or not os.path.isdir(sub):
+            raise ValueError(f"{sub}: not the thumbnail folder of an indexed video")
+        for name in sorted(os.listdir(sub)):
+            file = os.path.join(sub, name)
+            if not re.fullmatch(r"video\.jpg|clip-\d{4,}\.jpg", name) or not os.path.isfile(file):
+                raise ValueError(f"{file}: video {keys[key]}: not a thumbnail index build writes")
+            with open(file, "rb") as f:
+                if f.read(3) != JPEG_MAGIC:
+                    raise ValueError(f"{file}: video {keys[key]}: not a JPEG")
 
 
 def clip_times_by_video(clip_ids):

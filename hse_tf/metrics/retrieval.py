@@ -2,9 +2,26 @@
 
 Ties are ranked pessimistically: rank = number of gallery items scoring >= the true item (itself
 included), so a degenerate model whose scores are all equal gets the worst rank, never the best.
+Non-finite embeddings or scores (a diverged model) are refused with NonFiniteError: NaN compares
+false with everything, and would otherwise rank every query first.
 """
 
 import numpy as np
+
+
+class NonFiniteError(ValueError):
+    """Embeddings or similarities with NaN or Inf values: no rank can be computed from them."""
+
+
+def check_finite(x, what):
+    """Raises NonFiniteError naming `what` (and the first bad row) unless every value is finite."""
+    x = np.asarray(x)
+    if x.size and not np.all(np.isfinite(x)):
+        row = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
+        raise NonFiniteError(f"{what}: NaN or Inf values (first in row {row} of {len(x)}); the "
+                             f"model diverged or its input is bad, so no retrieval metric is "
+                             f"computed")
+    return x
 
 
 def ranks_from_similarity(sim, ground_truth=None):
@@ -15,6 +32,7 @@ def ranks_from_similarity(sim, ground_truth=None):
     sim = np.asarray(sim)
     if sim.ndim != 2:
         raise ValueError(f"similarity matrix must be 2-D, got shape {sim.shape}")
+    check_finite(sim, "similarity matrix")
     q = sim.shape[0]
     gt = np.arange(q) if ground_truth is None else np.asarray(ground_truth)
     if gt.shape != (q,):
@@ -29,6 +47,8 @@ def chunked_ranks(queries, gallery, ground_truth=None, chunk=1024):
     """Ranks for queries [Q, D] against gallery [G, D] (dot products, i.e. cosine when both are
     L2-normalised), a chunk of queries at a time so a 17k x 17k matrix never sits in memory."""
     q = len(queries)
+    check_finite(queries, "query embeddings")
+    check_finite(gallery, "gallery embeddings")
     gt = np.arange(q) if ground_truth is None else np.asarray(ground_truth)
     out = np.empty(q, np.int64)
     for s in range(0, q, chunk):
@@ -50,6 +70,8 @@ def group_ranks(queries, gallery, query_groups, gallery_groups, chunk=1024):
                          f"{qg.shape} and {gg.shape}")
     if not np.isin(qg, gg).all():
         raise ValueError("a query's group has no item in the gallery")
+    check_finite(queries, "query embeddings")
+    check_finite(gallery, "gallery embeddings")
     out = np.empty(len(queries), np.int64)
     for s in range(0, len(queries), chunk):
         sim = queries[s:s + chunk] @ gallery.T

@@ -46,6 +46,7 @@ class HSEClient:
         else:
             self.channel = grpc.insecure_channel(target, options)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.target = target
         self.timeout, self.text_model, self.video_model = timeout, text_model, video_model
         self._call_metadata = (("authorization", f"Bearer {token}"),) if token else None
 

@@ -52,7 +52,11 @@ def declared_bytes(name, proto, limits):
     if elements > limits.max_elements:
         raise LimitError("RESOURCE_EXHAUSTED", f"input '{name}': shape {dims} declares "
                          f"{elements:,} elements; the limit is {limits.max_elements:,}")
-    dtype = tf.dtypes.as_dtype(proto.dtype)
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+    except TypeError:
+        raise LimitError("INVALID_ARGUMENT", f"input '{name}': unknown dtype "
+                         f"{proto.dtype}") from None
     if dtype == tf.string:
         if elements > limits.max_strings:
             raise LimitError("RESOURCE_EXHAUSTED", f"input '{name}': {elements:,} strings; the "
@@ -89,6 +93,12 @@ def request_bytes(inputs, limits):
     return sum(declared_bytes(name, proto, limits) for name, proto in inputs.items())
 
 
+def max_message_bytes(limits):
+    """The largest gRPC message the server accepts: one input's byte limit, and never more than
+    all requests in flight may hold together (gRPC reads a whole message before any check)."""
+    return int(min(limits.max_bytes, limits.max_inflight_bytes))
+
+
 class InflightBudget:
     """Declared bytes of the requests being served; `take` refuses what would exceed the cap."""
 
@@ -97,6 +107,11 @@ class InflightBudget:
         self._lock = threading.Lock()
 
     def take(self, n):
+        if n > self.cap:  # could never be served, however long the client waits
+            raise LimitError("INVALID_ARGUMENT",
+                             f"request declares {n:,} bytes of inputs, more than the server "
+                             f"holds for all requests together ({self.cap:,}); send fewer "
+                             f"videos or sentences per request")
         with self._lock:
             if self.used + n > self.cap:
                 raise LimitError("RESOURCE_EXHAUSTED",

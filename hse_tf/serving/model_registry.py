@@ -24,7 +24,7 @@ class Servable:
 
     def __init__(self, name, version, path):
         self.name, self.version, self.path = name, version, path
-        self.module = tf.saved_model.load(path)
+        self.module = layout.load_saved_model(path)
         self.signatures = dict(self.module.signatures)
         proto = saved_model_pb2.SavedModel()
         with open(os.path.join(path, "saved_model.pb"), "rb") as f:
@@ -39,8 +39,13 @@ def read_models_config(path, models_dir=None):
     ('specific', [versions]). With `models_dir`, a base_path that does not exist here (e.g. the
     Docker image's /models/<name>) is looked up as models_dir/<name>."""
     config = model_server_config_pb2.ModelServerConfig()
-    with open(path) as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a TF Serving model config (not UTF-8 text: byte "
+                         f"{e.start})") from None
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:

@@ -37,7 +37,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
 from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
                                      call_signature)
 from hse_tf.cli import is_loopback
-from hse_tf.serving.limits import InflightBudget, LimitError, RequestLimits, request_bytes
+from hse_tf.serving.limits import (InflightBudget, LimitError, RequestLimits, max_message_bytes,
+                                  request_bytes)
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
 MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
@@ -220,6 +221,18 @@ def read_secret(path, what):
     return data
 
 
+def check_tls_pair(cert, key):
+    """ValueError naming the files unless `cert` is a PEM certificate (chain) and `key` its
+    private key (gRPC would only fail to bind, which reads as a busy port)."""
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as e:
+        raise ValueError(f"--ssl_cert {cert} / --ssl_key {key}: not a PEM certificate and its "
+                         f"private key ({e.reason or e})") from None
+
+
 def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
                  limits=RequestLimits(), credentials=None, token=None):
     """Starts serving `registry` on host:port (0 = any free port); returns (server, port,
@@ -233,7 +246,8 @@ def start_server(registry, port=0, host="127.0.0.1", workers=16, batching=None,
     service = PredictionService(registry, batching, limits)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers),
                          interceptors=[BearerToken(token)] if token else None,
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                         options=[("grpc.max_receive_message_length",
+                                   max_message_bytes(limits)),
                                   ("grpc.max_send_message_length", MAX_MESSAGE),
                                   ("grpc.so_reuseport", 0)],
                          maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
@@ -272,6 +286,7 @@ def main(argv):
         raise ValueError("--ssl_cert and --ssl_key go together")
     credentials = None
     if f.ssl_cert:
+        check_tls_pair(f.ssl_cert, f.ssl_key)
         credentials = grpc.ssl_server_credentials(
             [(read_secret(f.ssl_key, "TLS key"), read_secret(f.ssl_cert, "TLS certificate"))])
     token = (read_secret(f.auth_token_file, "token").decode().strip()

@@ -15,6 +15,10 @@ from hse_tf.data.atomic import atomic_path
 from hse_tf.evaluation import embed_fn, embed_split, retrieval
 
 
+class NonFiniteLoss(ValueError):
+    """Training produced a NaN or Inf loss: the run stops before saving anything of it."""
+
+
 class TrainMonitor(keras.callbacks.Callback):
     """Sets each epoch's shuffle, evaluates retrieval on the validation split, writes TensorBoard
     summaries (train loss terms, learning rate, R@K, hparams, projector), saves a checkpoint, and
@@ -32,6 +36,7 @@ class TrainMonitor(keras.callbacks.Callback):
         self.train_writer = tf.summary.create_file_writer(os.path.join(logs, "train"))
         self.val_writer = tf.summary.create_file_writer(os.path.join(logs, "validation"))
         self.last_metrics = None
+        self._epoch = 0
         self._embed = None
         self._t0 = time.time()
 
@@ -45,6 +50,7 @@ class TrainMonitor(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.order.epoch = epoch
+        self._epoch = epoch
         self._epoch_t0 = time.time()
         if self.verbose == 1:
             from tqdm.auto import tqdm
@@ -53,11 +59,23 @@ class TrainMonitor(keras.callbacks.Callback):
                              dynamic_ncols=True)
 
     def on_train_batch_end(self, batch, logs=None):
+        loss = None
+        if logs and "loss" in logs:
+            loss = float(np.asarray(logs["loss"]).reshape(-1)[0])
+            if not np.isfinite(loss):
+                # Keras' TerminateOnNaN only stops quietly; a diverged run must fail, before its
+                # epoch's checkpoint and validation.
+                self._close_bar()
+                if self.model is not None:
+                    self.model.stop_training = True
+                raise NonFiniteLoss(
+                    f"training loss is {loss} at epoch {self._epoch + 1}, step {batch + 1}: the "
+                    f"model diverged (lower --lr, or set --global_clipnorm); nothing of this "
+                    f"epoch was saved")
         if self._bar is not None:
             self._bar.update(1)
-            if logs and "loss" in logs:
-                self._bar.set_postfix(loss=f"{float(np.asarray(logs['loss']).reshape(-1)[0]):.4f}",
-                                      refresh=False)
+            if loss is not None:
+                self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def _close_bar(self):
         if self._bar is not None:

@@ -7,6 +7,7 @@ is updated only after it, so a run killed at any moment resumes from the last co
 """
 
 import json
+import logging
 import os
 import re
 
@@ -22,6 +23,9 @@ RESULTS = "results.json"  # the final validation metrics
 LOGS = "logs"  # TensorBoard
 RUN_FILES = (RUN_CONFIG, VOCAB, POINTER, RESULTS, LOGS)
 CHECKPOINT_NAME = re.compile(r"ckpt-\d{4,}")
+# A complete checkpoint holds at least these (every reader needs them; a resume also reads
+# optimizer.npz, and says so in one line when it is missing).
+CHECKPOINT_FILES = ("model.weights.h5", "state.json")
 
 
 def checkpoint_name(epoch):
@@ -43,8 +47,28 @@ def save(run_dir, epoch, model, state):
     return os.path.join(run_dir, name)
 
 
+def holds_run(run_dir):
+    """Whether `run_dir` holds (part of) a training run: its config or checkpoint pointer."""
+    return any(os.path.exists(os.path.join(run_dir, f)) for f in (RUN_CONFIG, POINTER))
+
+
+def is_complete(ckpt_dir):
+    return all(os.path.isfile(os.path.join(ckpt_dir, f)) for f in CHECKPOINT_FILES)
+
+
+def newest_complete(run_dir):
+    """The complete ckpt-NNNN folder of the highest epoch in run_dir, or None."""
+    found = [(int(n.split("-")[1]), n) for n in os.listdir(run_dir)
+             if CHECKPOINT_NAME.fullmatch(n) and is_complete(os.path.join(run_dir, n))]
+    return os.path.join(run_dir, max(found)[1]) if found else None
+
+
 def latest(run_dir):
-    """Path of the latest complete checkpoint in run_dir, or None."""
+    """Path of the latest complete checkpoint in run_dir, or None when it has none.
+
+    The pointer names it; when the checkpoint it names is missing or incomplete (deleted by
+    hand, a copy that lost files), the newest complete ckpt-NNNN folder is used instead, with
+    a warning, so a resume continues from there rather than starting over."""
     pointer = os.path.join(run_dir, POINTER)
     if not os.path.exists(pointer):
         return None
@@ -56,7 +80,13 @@ def latest(run_dir):
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{pointer}: corrupt checkpoint pointer ({e})") from None
     path = os.path.join(run_dir, name)
-    return path if os.path.isdir(path) else None
+    if is_complete(path):
+        return path
+    found = newest_complete(run_dir)
+    if found is not None:
+        logging.warning("%s names %s, which is missing or incomplete; using %s, the newest "
+                        "complete checkpoint", pointer, name, os.path.basename(found))
+    return found
 
 
 def resolve(path):

@@ -23,6 +23,39 @@ from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS
 from hse_tf.models import DEFAULT_HIDDEN, HSEModel, build_model
 
 
+# Numeric settings a run needs within bounds: {name: (lowest, why)}; checked before any work so a
+# bad value is one line naming its flag, never a NaN model (an --lr of nan, --max_frames 0 and
+# --lr_decay_every 0 used to train to NaN and be saved).
+_AT_LEAST = {"hidden": 1, "max_frames": 2, "lr_decay_every": 1, "epochs": 1, "batch_size": 1,
+             "min_word_count": 1}
+
+
+def check_config(cfg):
+    """ValueError naming the flag of the first out-of-range setting of a run config."""
+    import math
+    for name, low in _AT_LEAST.items():
+        value = cfg.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):
+            raise ValueError(f"--{name} must be an integer >= {low}, got {value!r}")
+    lr = cfg.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"--lr must be a finite number > 0, got {lr!r}")
+    factor = cfg.get("lr_decay_factor")
+    if factor is not None and not (isinstance(factor, (int, float)) and math.isfinite(factor)
+                                   and 0 < factor <= 1):
+        raise ValueError(f"--lr_decay_factor must be a number in (0, 1], got {factor!r}")
+    from hse_tf.losses.hse_loss import OPTIONS
+    for name in OPTIONS:
+        value = cfg.get(name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{name} must be finite, got {value!r}")
+    for name in ("clipnorm", "global_clipnorm"):
+        value = cfg.get(name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"--{name} must be a finite number >= 0, got {value!r}")
+
+
 def read_annotations(cfg, split, issues):
     """Annotations of 'train' or 'val' for the configured dataset."""
     path = cfg[f"{split}_annotations"]
@@ -143,10 +176,24 @@ def load_run(path):
         cfg["feature_dim"], cfg["word_dim"]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{config}: corrupt run config ({e})") from None
-    vocab = Vocabulary.load(os.path.join(run_dir, checkpoints.VOCAB))
+    vocab = load_vocab(run_dir, cfg)
     model = model_from_config(cfg, cfg["feature_dim"], len(vocab), cfg["word_dim"])
     checkpoints.restore(ckpt, model, with_optimizer=False)
     return cfg, vocab, model, ckpt
+
+
+def load_vocab(run_dir, cfg):
+    """The run's vocabulary, checked against the size its model was built with (a vocab.txt that
+    lost lines would shift or drop words silently)."""
+    from hse_tf.training import checkpoints
+    path = os.path.join(run_dir, checkpoints.VOCAB)
+    vocab = Vocabulary.load(path)
+    want = (cfg.get("model_config") or {}).get("vocab_size")
+    if want is not None and len(vocab) != int(want):
+        raise ValueError(f"{path}: {len(vocab)} words, but the run's model was trained with "
+                         f"{want} (field vocab_size of {checkpoints.RUN_CONFIG}); the file is "
+                         f"truncated or from another run")
+    return vocab
 
 
 def set_seeds(seed):

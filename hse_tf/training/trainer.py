@@ -99,8 +99,8 @@ def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, determ
                            verbose=verbose, deterministic=deterministic,
                            eval_batch_size=eval_batch_size, projector_max=projector_max,
                            profile_steps=profile_steps)
-    if int(cfg.get("epochs", 1)) < 1:
-        raise ValueError(f"--epochs must be >= 1, got {cfg['epochs']}")
+    from hse_tf.training.runs import check_config
+    check_config(cfg)
     claim_run_dir(run_dir, resume, overwrite)
     fresh = not os.path.exists(run_dir)
     try:
@@ -165,7 +165,13 @@ def _set_up(cfg, run_dir, options):
             if results is not None or not cfg.get("val_annotations"):
                 return _Run(cfg, last, done=results or {})
         logging.info("Resuming from %s", last)
-        vocab = Vocabulary.load(os.path.join(run_dir, checkpoints.VOCAB))
+        vocab = runs.load_vocab(run_dir, cfg)
+    elif options.resume and checkpoints.holds_run(run_dir):
+        # Never start over silently: the run's files are there but no checkpoint can be read.
+        from hse_tf.data.outputs import OutputError
+        raise OutputError(f"{run_dir}: --resume, but the run there has no complete checkpoint "
+                          f"(ckpt-NNNN with {', '.join(checkpoints.CHECKPOINT_FILES)}); pass "
+                          f"--overwrite to start it afresh")
     else:
         cfg = runs.prepare_demo(cfg)
     os.makedirs(run_dir, exist_ok=True)
