@@ -1,6 +1,7 @@
 """Features whose right answer is known: ActivityNet-shaped videos written from the real captions.
 
     python bench/known_answer.py --out data/known_answer [--train 2000] [--val 1000] [--noise 3]
+        [--rho 0.9] [--blur 3]          # --rho 0 --blur 1: the i.i.d. setting
 
 No real video features are on these machines, so the retrieval benchmark (bench/quality.py)
 trains on features built from the real ActivityNet Captions annotations, in the released C3D
@@ -19,7 +20,10 @@ Construction (one video):
   with 5 content words shows each for 2 frames). Overlapping segments add up.
 - Background: every frame also carries the video's own scene vector (random, norm 0.5 sqrt(dim)),
   which identifies nothing in the text.
-- Noise: i.i.d. Gaussian, std --noise, on every value of every frame.
+- Noise: Gaussian, std --noise, on every value of every frame; i.i.d. across frames by
+  default, or (--rho) an AR(1) process across frames, as real features are smooth in time.
+- --blur W: each frame shows the average of the words of the W frames around it (within the
+  segment), as a C3D window spanning several frames does.
 
 So the answer is known: a clip matches its own sentence because its frames are that sentence's
 words. The per-frame signal-to-noise ratio is 1 / noise^2; at the default noise (3) a single
@@ -63,7 +67,21 @@ def select(path, n):
     return {vid: data[vid] for vid in sorted(data)[:n]}
 
 
-def video_features(ann, prototypes, dim, noise, rng):
+def ar1_noise(rng, shape, scale, rho):
+    """Gaussian noise [T, D] of std `scale` whose frames follow an AR(1) process with
+    coefficient `rho` (rho 0: i.i.d.; stationary from the first frame)."""
+    eps = rng.normal(scale=scale, size=shape)
+    if not rho:
+        return eps
+    out = np.empty(shape)
+    out[0] = eps[0]
+    keep = math.sqrt(1.0 - rho * rho)
+    for t in range(1, shape[0]):
+        out[t] = rho * out[t - 1] + keep * eps[t]
+    return out
+
+
+def video_features(ann, prototypes, dim, noise, rng, rho=0.0, blur=1):
     """[T, dim] float32 frames for one annotation (see the module docstring)."""
     duration = float(ann["duration"])
     t = max(1, math.ceil(duration))
@@ -76,19 +94,43 @@ def video_features(ann, prototypes, dim, noise, rng):
         if not words:
             continue
         share = np.minimum((np.arange(e - s) * len(words)) // (e - s), len(words) - 1)
-        x[s:e] += np.stack([prototypes[words[k]] for k in share])
-    x += rng.normal(scale=noise, size=x.shape)
+        shown = np.stack([prototypes[words[k]] for k in share])
+        if blur > 1 and e - s > 1:  # each frame also sees its neighbours' words, as a
+            shown = _moving_average(shown, min(blur, e - s))  # window feature (C3D) does
+        x[s:e] += shown
+    x += ar1_noise(rng, x.shape, noise, rho)
     return x.astype(np.float32)
 
 
+def _moving_average(x, width):
+    """Centred moving average over frames (edges: the frames there are), same length."""
+    c = np.cumsum(np.concatenate([np.zeros((1, x.shape[1])), x]), axis=0)
+    t = np.arange(len(x))
+    lo, hi = np.maximum(t - width // 2, 0), np.minimum(t - width // 2 + width, len(x))
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
 MARKER = "known_answer.json"  # the settings the folder's files were made with
+
+# The default, "correlated" setting: real clip features are smooth in time. Chosen, not
+# measured (no real features are on the project's machines): C3D features are computed over
+# 16-frame windows every 8 frames, so neighbouring features share half their input, and
+# consecutive frames of one shot look alike; so the noise of neighbouring frames correlates at
+# 0.9 (AR(1)), and each frame's signal averages the words of the 3 frames around it. rho 0 and
+# blur 1 give the i.i.d. setting of before ("iid" in bench/quality.py).
+RHO, BLUR = 0.9, 3
+SETTINGS = {"correlated": dict(rho=RHO, blur=BLUR), "iid": dict(rho=0.0, blur=1)}
 
 
 def ensure(out, **settings):
     """The dataset in `out` for these settings: reused when its marker says the same settings,
     (re)written when `out` is new or was written by this script; a folder of anything else is
     refused. Returns the paths."""
-    settings = {**dict(n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0), **settings}
+    settings = {**dict(n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0, rho=RHO,
+                       blur=BLUR), **settings}
+    if not settings.get("rho") and settings.get("blur", 1) <= 1:  # the i.i.d. setting keeps
+        settings.pop("rho", None)                                 # its marker of before
+        settings.pop("blur", None)
     marker = os.path.join(out, MARKER)
     paths = _paths(out)
     if os.path.exists(marker):
@@ -111,7 +153,7 @@ def _paths(out):
             "word_vectors": os.path.join(out, "glove.npz")}
 
 
-def generate(out, n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0):
+def generate(out, n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0, rho=0.0, blur=1):
     """Writes train.json, val_1.json, c3d_features.hdf5 and glove.npz under `out`; returns the
     paths. The annotation files are the selected videos' real annotations, unchanged."""
     with np.load(GLOVE, allow_pickle=False) as z:
@@ -128,7 +170,7 @@ def generate(out, n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0):
         split = select(os.path.join(ANNOTATIONS, source), n)
         for vid, ann in split.items():
             features[vid] = video_features(ann, prototypes, dim, noise,
-                                              np.random.default_rng([seed, position]))
+                                           np.random.default_rng([seed, position]), rho, blur)
             position += 1
         with atomic_path(paths[key]) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -148,11 +190,15 @@ def main():
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--noise", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rho", type=float, default=RHO,
+                   help="AR(1) coefficient of the noise between consecutive frames (0: i.i.d.)")
+    p.add_argument("--blur", type=int, default=BLUR,
+                   help="frames each word's signal is averaged over (1: none)")
     a = p.parse_args()
     if not os.path.exists(GLOVE):
         sys.exit(f"known_answer: needs the real annotations and GloVe vectors under {SHARED}")
     for k, v in ensure(a.out, n_train=a.train, n_val=a.val, dim=a.dim, noise=a.noise,
-                       seed=a.seed).items():
+                       seed=a.seed, rho=a.rho, blur=a.blur).items():
         print(f"{k}: {v}")
 
 

@@ -1,8 +1,15 @@
 """Which encoder retrieves best when the right answer is known? FSE, HSE-GRU, HSE-attention.
 
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
-        [--noise 3] [--epochs 10] [--seeds 0,1] [--hidden 256] [--models fse,hse_gru,hse_attention]
+        [--noise 3] [--settings correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
+        [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
         [--extra NAME=FLAGS ...]
+
+--settings: the benchmark's noise settings (bench/known_answer.SETTINGS): "correlated" (the
+default: noise correlated across frames and each word's signal spread over neighbouring frames,
+as real features are smooth in time) and "iid" (independent noise on every frame, one word per
+frame span); each gets its own data folder under --data, and the table one row per setting and
+model.
 
 The data is bench/known_answer.py's (written to --data on first use, reused while its settings
 match): ActivityNet-shaped features made from the real ActivityNet Captions, in which every clip
@@ -38,6 +45,8 @@ MODELS = {
     "fse": ["--model=fse"],
     "hse_gru": ["--model=hse", "--encoder=gru"],
     "hse_attention": ["--model=hse", "--encoder=attention"],
+    "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],
+    "attention_cycle": ["--model=hse", "--encoder=attention", "--w_cycle=0.01"],
 }
 EPOCH_SECONDS = re.compile(r"\|\s*([0-9.]+)s epoch")
 DIRECTIONS = {"p2v": "P->V", "v2p": "V->P", "sentence2clip": "S->C"}  # results.json keys
@@ -76,7 +85,7 @@ def summarise(runs):
 
 
 def table(rows, seeds):
-    head = f"{'model':<16}" + "".join(f"{label + ' R@1/5/50 MR':>26}"
+    head = f"{'setting/model':<32}" + "".join(f"{label + ' R@1/5/50 MR':>26}"
                                       for label in DIRECTIONS.values())
     lines = [f"mean of {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
              f"(+-x): max - min of R@1 over the seeds", head + f"{'s/epoch':>9}"]
@@ -87,7 +96,7 @@ def table(rows, seeds):
             cells.append(f"{'-':>26}" if m is None else
                          f"{m['R@1']:>6.1f}(+-{m['spread']:.1f}) {m['R@5']:>5.1f} "
                          f"{m['R@50']:>5.1f} {m['MR']:>4.0f}")
-        lines.append(f"{name:<16}" + "".join(cells) + f"{row['s_epoch']:>9.1f}")
+        lines.append(f"{name:<32}" + "".join(cells) + f"{row['s_epoch']:>9.1f}")
     return "\n".join(lines)
 
 
@@ -102,7 +111,9 @@ def main():
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--models", default="fse,hse_gru,hse_attention")
+    p.add_argument("--settings", default="correlated,iid",
+                   help=f"noise settings, of {sorted(known_answer.SETTINGS)}")
+    p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--extra", action="append", default=[], metavar="NAME=FLAGS")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
@@ -111,20 +122,23 @@ def main():
     for extra in args.extra:
         name, _, flags = extra.partition("=")
         variants[name] = ["--model=hse", *shlex.split(flags)]
-    paths = known_answer.ensure(args.data, n_train=args.train, n_val=args.val, dim=args.dim,
-                                noise=args.noise, seed=0)
-    print(f"data: {args.data} ({args.train} train / {args.val} val videos, noise {args.noise}); "
-          f"hidden {args.hidden}, {args.epochs} epochs, batch {args.batch_size}", flush=True)
     rows = {}
-    with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
-        for name, flags in variants.items():
-            runs = []
-            for seed in seeds:
-                runs.append(train_once(paths, flags, seed, args, scratch))
-                r = runs[-1][0]
-                print(f"  {name} seed {seed}: p2v R@1 {r['p2v']['R@1']:.1f}, v2p R@1 "
-                      f"{r['v2p']['R@1']:.1f} ({' '.join(flags)})", flush=True)
-            rows[name] = summarise(runs)
+    for setting in args.settings.split(","):
+        data = os.path.join(args.data, setting)
+        paths = known_answer.ensure(data, n_train=args.train, n_val=args.val, dim=args.dim,
+                                    noise=args.noise, seed=0, **known_answer.SETTINGS[setting])
+        print(f"data: {data} ({args.train} train / {args.val} val videos, noise {args.noise}, "
+              f"{setting}: {known_answer.SETTINGS[setting]}); hidden {args.hidden}, "
+              f"{args.epochs} epochs, batch {args.batch_size}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
+            for name, flags in variants.items():
+                runs = []
+                for seed in seeds:
+                    runs.append(train_once(paths, flags, seed, args, scratch))
+                    r = runs[-1][0]
+                    print(f"  {setting} {name} seed {seed}: p2v R@1 {r['p2v']['R@1']:.1f}, v2p "
+                          f"R@1 {r['v2p']['R@1']:.1f} ({' '.join(flags)})", flush=True)
+                rows[f"{setting}/{name}"] = summarise(runs)
     print(table(rows, seeds))
     if args.json:
         with open(args.json, "w") as f:

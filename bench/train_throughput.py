@@ -5,9 +5,9 @@
         [--encoders gru,attention]
 
 --encoders: the encoder of every level (hse_tf.layers.ENCODERS; 'attention' with its default
-options), each in its own process of this tree, so encoders compare in one run (the --compare
-tree runs the GRU). With --compare, every size also runs with the hse_tf of another checkout (e.g. the previous
-main: `git worktree add ../base <commit>`) in the same run, and a ratio column compares them.
+options), each in its own process of this tree, so encoders compare in one run. With --compare,
+every size and encoder also runs with the hse_tf of another checkout (e.g. the previous main:
+`git worktree add ../base <commit>`) in the same run, and ratio tables compare them.
 
 For each model size, in a fresh process: HSE training videos/second (after two warm-up steps that
 trace the graph) and the peak memory of the process; then the evaluation of a val_1-sized split:
@@ -188,8 +188,9 @@ def main():
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     print(f"device: {'GPU x%d' % len(gpus) if gpus else 'CPU'}, {os.cpu_count()} cores")
-    trees = [("this", ROOT, e) for e in args.encoders.split(",")] + (
-        [("base", os.path.abspath(args.compare), "gru")] if args.compare else [])
+    encoders = args.encoders.split(",")
+    trees = [("this", ROOT, e) for e in encoders] + (
+        [("base", os.path.abspath(args.compare), e) for e in encoders] if args.compare else [])
     head = (f"{'size':>6}{'tree':>6}{'encoder':>10}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
             f"{'peak MB':>9}{'eval N':>8}{'embed s':>9}{'embed v/s':>10}{'rank s':>8}")
     print(head)
@@ -218,7 +219,8 @@ def main():
         ratios("attention / gru in this tree", rows, args.sizes, ("this", "attention"),
                ("this", "gru"))
     if args.compare:
-        ratios("ratio this / base", rows, args.sizes, ("this", "gru"), ("base", "gru"))
+        for e in encoders:
+            ratios(f"ratio this / base, {e}", rows, args.sizes, ("this", e), ("base", e))
 
 
 def ratios(title, rows, sizes, top, bottom):
