@@ -102,13 +102,14 @@ def test_video_record_and_paragraphs_like_it(client):
     ({"q": "   "}, "q", "empty query"),
     ({"q": "zyzzyva qwxv"}, "q", "no word of the query"),
     ({"q": "?!"}, "q", "has no words"),
-    ({"q": "x " * 600}, "q", "longer than 1000 characters"),
+    ({"q": "x " * 600}, "q", "the query is 1,199 characters long; the limit is 1,000"),
     ({"q": "a red square.", "k": "0"}, "k", "between 1 and 100"),
     ({"q": "a red square.", "k": "-3"}, "k", "between 1 and 100"),
     ({"q": "a red square.", "k": "101"}, "k", "between 1 and 100"),
     ({"q": "a red square.", "k": "ten"}, "k", "not an integer"),
     ({"q": "a red square.", "level": "frames"}, "level", "must be one of video, clip"),
-    ({"q": "a red square. a blue circle.", "level": "clip"}, "q", "one sentence"),
+    ({"q": "a red square. a blue circle.", "level": "clip"}, "q",
+     "a moment search takes one sentence; this query has 2"),
 ])
 def test_bad_queries_are_400_naming_the_parameter(client, params, parameter, says):
     r = client.get("/api/search", params=params)
@@ -159,7 +160,8 @@ def test_token_is_needed_both_ways(video_gallery):
 def test_health_metrics_openapi(client):
     health = client.get("/healthz").json()
     assert health == {"status": "ok", "videos": 7, "clips": 14, "thumbnails": True, "media": 7,
-                      "text_index": True}
+                      "text_index": True, "limits": {"max_k": 100, "max_chars": 1000,
+                                                     "max_sentences": 16}}
     client.get("/api/search", params={"q": ""})
     text = client.get("/metrics").text
     assert 'hse_app_requests_total{method="GET",route="/api/search",status="400"}' in text

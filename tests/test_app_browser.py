@@ -131,3 +131,57 @@ def test_errors_show_one_line_and_the_page_keeps_working(browser, page_url):
     assert page.locator(".card").count() == 10  # k = 10 of the 14 clips
     assert page.locator(".card").first.get_attribute("data-video") == "yellow_circle"
     page.close()
+
+
+def test_a_phone_sees_full_width_results_and_moments_stop_at_their_end(browser, page_url):
+    """390 px wide (a phone): the media sit above the text, both as wide as the card; a
+    timeline clip plays its moment and stops at its end; the query is in the address bar."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True)
+    page.goto(page_url)
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    _search(page, CAPTIONS["red_square"])
+    assert " ms" in page.inner_text("#status")  # the latency is shown
+    first = page.locator(".card").first
+    assert first.get_attribute("data-video") == "red_square"
+    card, body = first.bounding_box(), first.locator(".body").bounding_box()
+    media = first.locator(".media").bounding_box()
+    assert body["width"] >= 0.85 * card["width"] and media["width"] >= 0.85 * card["width"]
+    assert media["y"] + media["height"] <= body["y"] + 1  # stacked, not squeezed side by side
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    # The first clip of the timeline (0-1.5 s) plays and stops at 1.5 s, not at the video's end.
+    first.locator(".timeline button.clip").first.click()
+    page.wait_for_function("document.querySelector('.card .player').dataset.stopped !== undefined",
+                           timeout=30_000)
+    player = first.locator(".player")
+    stopped = player.evaluate("v => [v.currentTime, v.paused, v.duration]")
+    assert stopped[1] and 1.5 <= stopped[0] <= 2.0 < stopped[2], stopped
+    # The query is in the address bar: a shared link searches, and back goes back.
+    assert "q=a+red+square" in page.url
+    _search(page, CAPTIONS["blue_circle"])
+    page.go_back()
+    page.wait_for_function(
+        "document.querySelector('.card') && document.querySelector('.card').dataset.video "
+        "=== 'red_square' && document.body.dataset.state === 'done'")
+    assert page.input_value("#q") == CAPTIONS["red_square"]
+    shared = browser.new_page(viewport={"width": 390, "height": 844})
+    shared.goto(page_url + "?q=" + CAPTIONS["yellow_circle"].replace(" ", "+") + "&k=3")
+    shared.wait_for_function("document.body.dataset.state === 'done'")
+    assert shared.locator(".card").count() == 3
+    assert shared.locator(".card").first.get_attribute("data-video") == "yellow_circle"
+    shared.close()
+    page.close()
+
+
+def test_a_long_query_is_refused_in_words_not_cut(browser, page_url):
+    page = browser.new_page()
+    page.goto(page_url)
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    long = ("a red square moves right. " * 60)[:1200]
+    page.fill("#q", long)
+    assert len(page.input_value("#q")) == 1200  # nothing cut while typing
+    page.click("button[type=submit]")
+    page.wait_for_function("document.body.dataset.state === 'done'")
+    assert "1200 characters long; the limit is 1000" in page.inner_text("#status")
+    assert page.locator(".card").count() == 0
+    page.close()

@@ -163,9 +163,11 @@ class Gallery:
         if not q:
             raise BadParameter("q", "empty query")
         if len(q) > self.limits.max_chars:
-            raise BadParameter("q", f"longer than {self.limits.max_chars} characters")
+            raise BadParameter("q", f"the query is {len(q):,} characters long; the limit is "
+                                    f"{self.limits.max_chars:,}")
         if len(split_sentences(q)) > self.limits.max_sentences:
-            raise BadParameter("q", f"more than {self.limits.max_sentences} sentences")
+            raise BadParameter("q", f"the query has more than {self.limits.max_sentences} "
+                                    f"sentences")
         k = self._parse_k(k)
         if level not in LEVELS:
             raise BadParameter("level", f"must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -194,11 +196,11 @@ class Gallery:
             sentences, out, warnings = embed_query(self.text, q, self.on_unknown,
                                                    one_sentence=level == "clip")
         except QueryError as e:
-            raise BadParameter("q", str(e)) from None
+            raise BadParameter("q", getattr(e, "plain", str(e))) from None
         try:
             vector = query_vector(index, out)
         except QueryError as e:  # a flat model at clip level
-            raise BadParameter("level", str(e)) from None
+            raise BadParameter("level", getattr(e, "plain", str(e))) from None
         t1 = time.perf_counter()
         scores, rows = index.search(vector, k)
         t2 = time.perf_counter()
@@ -232,7 +234,7 @@ class Gallery:
         """The text index's paragraphs nearest to a video (video -> text)."""
         from hse_tf.index.search import video_query
         if self.text_index is None:
-            raise BadParameter("video", "no text index (start the app with --text_index)")
+            raise BadParameter("video", "this gallery has no paragraphs to compare with")
         k = self._parse_k(k)
         if video_id not in self.row_of:
             raise KeyError(video_id)
@@ -242,4 +244,5 @@ class Gallery:
     def summary(self):
         return {"videos": len(self.videos), "clips": len(self.clips) if self.clips else 0,
                 "thumbnails": self.thumbnails, "media": len(self.media),
-                "text_index": self.text_index is not None}
+                "text_index": self.text_index is not None,
+                "limits": dataclasses.asdict(self.limits)}

@@ -6,7 +6,13 @@ from hse_tf.data.vocabulary import tokenize
 
 
 class QueryError(ValueError):
-    """A query the index cannot answer as asked (names what is wrong)."""
+    """A query the index cannot answer as asked (names what is wrong). `hint`: what a
+    command-line user can do about it (a flag); str() includes it, `plain` leaves it out (the
+    search page's wording)."""
+
+    def __init__(self, message, hint=None):
+        super().__init__(f"{message} ({hint})" if hint else message)
+        self.plain = message
 
 
 def split_sentences(text):
@@ -28,15 +34,14 @@ def embed_query(encoders, query, on_unknown="rank", one_sentence=False):
         raise QueryError(f"query {query!r} has no words")
     sentences = split_sentences(query)
     if one_sentence and len(sentences) > 1:
-        raise QueryError("a clip search takes one sentence; got "
-                         f"{len(sentences)}: {sentences}")
+        raise QueryError(f"a moment search takes one sentence; this query has {len(sentences)}")
     out = encoders.embed_text([sentences])
     tokens, unknown = int(out["token_counts"].sum()), int(out["unknown_counts"].sum())
     warnings = []
     if unknown == tokens:
         msg = f"no word of the query {query!r} is in the model's vocabulary"
         if on_unknown == "refuse":
-            raise QueryError(msg + " (refused; --on_unknown=rank ranks by the UNK embedding)")
+            raise QueryError(msg, hint="--on_unknown=rank ranks by the UNK embedding")
         warnings.append(msg + "; ranking by the UNK embedding")
     elif unknown:
         warnings.append(f"{unknown} of {tokens} query words are not in the vocabulary")

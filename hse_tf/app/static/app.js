@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
-let summary = { thumbnails: true, text_index: false };
+let summary = { thumbnails: true, text_index: false, limits: { max_chars: 1000 } };
 
 function fmt(t) {
   return typeof t === "number" ? t.toFixed(1) : "?";
@@ -19,6 +19,7 @@ function setStatus(text, isError) {
   status.classList.toggle("error", !!isError);
 }
 
+// Plays `moment` of the card's video: from its start, pausing at its end.
 function play(card, result, moment) {
   const player = $(".player", card);
   player.hidden = false;
@@ -29,6 +30,15 @@ function play(card, result, moment) {
     player.dataset.seeked = String(player.currentTime);
   };
   delete player.dataset.seeked;
+  delete player.dataset.stopped;
+  const end = moment.end;
+  player.ontimeupdate = () => {
+    if (end !== undefined && player.dataset.seeked !== undefined && player.currentTime >= end) {
+      player.pause();
+      player.ontimeupdate = null;
+      player.dataset.stopped = String(player.currentTime);
+    }
+  };
   if (player.getAttribute("src") !== result.media) {
     player.setAttribute("src", result.media);
     player.addEventListener("loadedmetadata", seek, { once: true });
@@ -47,7 +57,13 @@ function timeline(card, result) {
   clips.forEach((c) => {
     const s = c.start !== undefined ? c.start : c.start_frame;
     const e = c.end !== undefined ? c.end : c.end_frame + 1;
-    const div = document.createElement("div");
+    // A clip with times, of a video the page can play, is a button that plays it.
+    const playable = result.media && c.start !== undefined;
+    const div = document.createElement(playable ? "button" : "div");
+    if (playable) {
+      div.type = "button";
+      div.addEventListener("click", () => play(card, result, { clip: c.clip, start: c.start, end: c.end }));
+    }
     div.className = "clip" + (hits.has(c.clip) ? " hit" : "");
     div.style.left = (100 * s) / (end || 1) + "%";
     div.style.width = (100 * (e - s)) / (end || 1) + "%";
@@ -73,6 +89,7 @@ function moments(card, result, multi) {
       button.type = "button";
       button.className = "moment";
       button.dataset.start = String(m.start);
+      if (m.end !== undefined) button.dataset.end = String(m.end);
       button.textContent = label;
       button.addEventListener("click", () => play(card, result, m));
       li.appendChild(button);
@@ -110,10 +127,21 @@ function render(data) {
     if (r.thumbnail) {
       img.setAttribute("src", r.thumbnail);
       img.setAttribute("alt", "thumbnail of " + videoId);
+      if (r.media) {  // the thumbnail plays the best moment (or the video from its start)
+        const first = (r.moments || []).find((m) => m.start !== undefined) || { clip: 0, start: 0 };
+        img.classList.add("playable");
+        img.tabIndex = 0;
+        img.setAttribute("role", "button");
+        img.setAttribute("aria-label", "play " + videoId);
+        img.addEventListener("click", () => play(card, r, first));
+        img.addEventListener("keydown", (e) => {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); play(card, r, first); }
+        });
+      }
     } else {
       img.remove();
-      $(".nothumb", card).hidden = false;
     }
+    if (!r.thumbnail && !r.media) $(".media", card).remove();  // nothing to show: no column
     timeline(card, r);
     moments(card, r, multi);
     if (summary.text_index) {
@@ -124,7 +152,13 @@ function render(data) {
     main.appendChild(card);
   });
   const warn = data.warnings.length ? " \u2014 " + data.warnings.join("; ") : "";
-  setStatus(data.results.length + " result(s) for " + data.sentences.length + " sentence(s)" + warn);
+  const ms = Object.values(data.timing_ms || {}).reduce((a, b) => a + b, 0);
+  setStatus(plural(data.results.length, "result") + " for " + plural(data.sentences.length, "sentence") +
+            " in " + Math.round(ms) + " ms" + warn);
+}
+
+function plural(n, word) {
+  return n + " " + word + (n === 1 ? "" : "s");
 }
 
 async function api(url) {
@@ -143,30 +177,61 @@ async function api(url) {
   return data;
 }
 
-async function search(event) {
-  event.preventDefault();
-  const params = new URLSearchParams({ q: $("#q").value, k: $("#k").value, level: $("#level").value });
-  setStatus("searching\u2026");
+// Runs the form's search; `push`: record it in the address bar (back button, sharing).
+async function run(push) {
+  const q = $("#q").value.trim();
+  const max = summary.limits.max_chars;
+  if (q.length > max) {  // said, never cut silently
+    setStatus("The query is " + q.length + " characters long; the limit is " + max + ". Shorten it.", true);
+    document.body.dataset.state = "done";
+    return;
+  }
+  const params = new URLSearchParams({ q: q, k: $("#k").value, level: $("#level").value });
+  if (push) history.pushState(null, "", "?" + params);
+  setStatus("Searching\u2026");
   document.body.dataset.state = "searching";
+  $("#results").setAttribute("aria-busy", "true");
+  $("#search button").disabled = true;
   const data = await api("/api/search?" + params);
   if (data) render(data);
   else $("#results").textContent = "";
+  $("#results").removeAttribute("aria-busy");
+  $("#search button").disabled = false;
   document.body.dataset.state = "done";
+}
+
+async function search(event) {
+  event.preventDefault();
+  await run(true);
+}
+
+// The address bar's query (a shared link, the back button) fills the form and searches.
+function fromAddress() {
+  const params = new URLSearchParams(location.search);
+  if (!params.get("q")) return false;
+  $("#q").value = params.get("q");
+  if (params.get("k")) $("#k").value = params.get("k");
+  if (params.get("level")) $("#level").value = params.get("level");
+  return true;
 }
 
 async function start() {
   $("#search").addEventListener("submit", search);
+  window.addEventListener("popstate", () => {
+    if (fromAddress()) run(false);
+  });
   const health = await api("/healthz");
   if (health) {
-    summary = health;
+    summary = { ...summary, ...health };
     const notice = $("#notice");
     if (!health.thumbnails) {
-      notice.textContent = "This gallery has no thumbnails (it was built from features, not video files): results are shown as text.";
+      notice.textContent = "This gallery has no thumbnails or video files: results are shown as text.";
       notice.hidden = false;
     }
     setStatus(health.videos + " videos, " + health.clips + " clips");
   }
   document.body.dataset.state = "ready";
+  if (fromAddress()) await run(false);
 }
 
 start();
