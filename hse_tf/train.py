@@ -21,7 +21,8 @@ from hse_tf.layers.attention_encoder import POOLINGS, POSITIONS  # noqa: E402
 from hse_tf.layers.encoders import ATTENTION_OPTIONS, DEFAULT_HIDDEN, ENCODERS  # noqa: E402
 from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS  # noqa: E402
 from hse_tf.models.registry import MODELS  # noqa: E402
-from hse_tf.training.runs import MIXED_POLICIES  # noqa: E402
+from hse_tf.training.runs import (DEFAULT_WORD_DIM, MIXED_POLICIES,  # noqa: E402
+                                  RANDOM_WORD_VECTORS)
 from hse_tf.training.trainer import STRATEGIES  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -39,7 +40,11 @@ flags.DEFINE_enum("feature_layout", "c3d_hdf5", sorted(LAYOUTS),
 flags.DEFINE_bool("cache_features", False, "Hold the features in memory after the first read "
                   "(when they fit): later epochs and validation do not touch the disk.")
 flags.DEFINE_integer("feature_dim", 0, "Expected feature dimension (0: read from the file).")
-flags.DEFINE_string("word_vectors", None, "GloVe .txt or {words, vectors} .npz.")
+flags.DEFINE_string("word_vectors", None, f"GloVe .txt or {{words, vectors}} .npz; "
+                    f"'{RANDOM_WORD_VECTORS}': "
+                    "no pretrained vectors, words start random and are learned (--word_dim).")
+flags.DEFINE_integer("word_dim", DEFAULT_WORD_DIM, "Word vector size with "
+                     "--word_vectors=random (a GloVe file sets its own).", lower_bound=1)
 flags.DEFINE_integer("min_word_count", 1, "Words seen fewer times in training map to UNK.")
 flags.DEFINE_integer("max_frames", 80, "Clips and flat videos longer than this are subsampled.",
                      lower_bound=2)
@@ -138,7 +143,8 @@ flags.DEFINE_integer("verbose", 1, "1: a progress bar within each epoch and one 
 # from their owners (HSELoss, the encoder registry), each with a flag of the same name above.
 CONFIG_FLAGS = [
     "dataset", "train_annotations", "val_annotations", "train_subset", "val_subset", "features",
-    "feature_layout", "cache_features", "feature_dim", "word_vectors", "min_word_count",
+    "feature_layout", "cache_features", "feature_dim", "word_vectors", "word_dim",
+    "min_word_count",
     "max_frames", "on_bad_input", "sort_by_time", "demo_dir", "action_labels", "model", "hidden",
     "flat_context", *LOSS_OPTIONS, "epochs", "batch_size", "lr", "lr_decay_every",
     "lr_decay_factor", "clipnorm", "global_clipnorm", "seed", "eval_every", "mixed_precision",

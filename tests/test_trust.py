@@ -803,3 +803,19 @@ def test_12_fingerprints_see_a_rewrite_in_the_middle(tmp_path):
     path.write_bytes(bytes(data))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same time
     assert input_fingerprint(str(path)) != before
+
+
+def test_training_without_glove_learns_random_word_vectors(tiny_demo, tmp_path):
+    """--word_vectors=random: no GloVe file; --word_dim words start from a seeded N(0, 0.1) and
+    train with the model (issue 29, item 7)."""
+    from hse_tf.training import train
+    from hse_tf.training.runs import load_run
+    run = str(tmp_path / "run")
+    results = train(tiny_config(tiny_demo, run, word_vectors="random", word_dim=12, epochs=1),
+                    run, verbose=0, projector_max=0)
+    assert set(results) >= {"p2v", "v2p"}
+    cfg, vocab, model, _ = load_run(run)
+    assert cfg["word_dim"] == 12 and cfg["word_vectors"] == "random"
+    weights = model.text_tower.embedding.embeddings.numpy()
+    assert weights.shape == (len(vocab), 12)
+    assert np.all(weights[0] == 0) and 0.05 < weights[2:].std() < 0.2  # padding row stays 0

@@ -108,8 +108,22 @@ def build_vocab(cfg, issues):
     return Vocabulary.build([s for a in anns for s in a.sentences], cfg.get("min_word_count", 1))
 
 
+RANDOM_WORD_VECTORS = "random"  # --word_vectors=random: no GloVe; learned from N(0, 0.1)
+DEFAULT_WORD_DIM = 300  # --word_dim with random word vectors (GloVe's own size otherwise)
+
+
 def word_vector_matrix(cfg, vocab, train_sentences=()):
-    """GloVe-initialised embedding matrix; logs vocabulary and token coverage."""
+    """GloVe-initialised embedding matrix; logs vocabulary and token coverage. With
+    --word_vectors=random, every word starts from N(0, 0.1) in --word_dim dimensions (seeded)
+    and is learned with the model: no GloVe file needed."""
+    if cfg["word_vectors"] == RANDOM_WORD_VECTORS:
+        dim = int(cfg.get("word_dim") or DEFAULT_WORD_DIM)
+        if dim < 1:
+            raise ValueError(f"--word_dim must be >= 1, got {dim}")
+        matrix, _ = embedding_matrix(vocab, ([], np.zeros((0, dim), np.float32)),
+                                     seed=cfg.get("seed", 0))
+        logging.info("word vectors: random, %d-d, learned with the model", dim)
+        return matrix, 0.0
     words, vectors = load_word_vectors(cfg["word_vectors"], keep=set(vocab.words))
     matrix, coverage = embedding_matrix(vocab, (words, vectors), seed=cfg.get("seed", 0))
     tokens = token_coverage(vocab, words, train_sentences) if train_sentences else float("nan")
