@@ -21,8 +21,7 @@ from hse_tf.layers.attention_encoder import POOLINGS, POSITIONS  # noqa: E402
 from hse_tf.layers.encoders import ATTENTION_OPTIONS, DEFAULT_HIDDEN, ENCODERS  # noqa: E402
 from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS  # noqa: E402
 from hse_tf.models.registry import MODELS  # noqa: E402
-from hse_tf.training.runs import (DEFAULT_WORD_DIM, MIXED_POLICIES,  # noqa: E402
-                                  RANDOM_WORD_VECTORS)
+from hse_tf.training.runs import DEFAULT_WORD_DIM, MIXED_POLICIES, RANDOM_WORD_VECTORS  # noqa
 from hse_tf.training.trainer import STRATEGIES  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -40,13 +39,11 @@ flags.DEFINE_enum("feature_layout", "c3d_hdf5", sorted(LAYOUTS),
 flags.DEFINE_bool("cache_features", False, "Hold the features in memory after the first read "
                   "(when they fit): later epochs and validation do not touch the disk.")
 flags.DEFINE_integer("feature_dim", 0, "Expected feature dimension (0: read from the file).")
-flags.DEFINE_string("word_vectors", None, f"GloVe .txt or {{words, vectors}} .npz; "
-                    f"'{RANDOM_WORD_VECTORS}': "
-                    "no pretrained vectors, words start random and are learned (--word_dim).")
-flags.DEFINE_integer("word_dim", DEFAULT_WORD_DIM, "Word vector size with "
-                     "--word_vectors=random (a GloVe file sets its own).", lower_bound=1)
+flags.DEFINE_string("word_vectors", None, f"GloVe .txt or {{words, vectors}} .npz; '"
+                    f"{RANDOM_WORD_VECTORS}': learned from random (--word_dim).")
+flags.DEFINE_integer("word_dim", DEFAULT_WORD_DIM, "Random word vectors' size.", lower_bound=1)
 flags.DEFINE_integer("min_word_count", 1, "Words seen fewer times in training map to UNK.")
-flags.DEFINE_integer("max_frames", 80, "Clips and flat videos longer than this are subsampled.",
+flags.DEFINE_integer("max_frames", 80, "Longer clips and whole videos are subsampled to this.",
                      lower_bound=2)
 flags.DEFINE_enum("on_bad_input", "error", BAD_INPUT_POLICIES,
                   "Bad videos/sentences: stop with an error, or skip and count them.")
@@ -177,8 +174,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     cfg = config_from_flags()
-    from hse_tf.training.runs import check_config
-    check_config(cfg)  # before any work or output
+    from hse_tf.training.runs import check_config  # bad values: one line, before any work
+    check_config(cfg)
     if cfg["dataset"] != "demo" and not FLAGS.resume:
         missing = [k for k in ("train_annotations", "features", "word_vectors") if not cfg[k]]
         if missing:
