@@ -1,8 +1,9 @@
 """Which encoder retrieves best when the right answer is known? FSE, HSE-GRU, HSE-attention.
 
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
-        [--noise 3] [--settings correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
+        [--noise STD] [--settings correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
+        (also: attention_pool, attention_warmup, attention_coot)
         [--extra NAME=FLAGS ...]
 
 --settings: the benchmark's noise settings (bench/known_answer.SETTINGS): "correlated" (the
@@ -47,7 +48,14 @@ MODELS = {
     "hse_attention": ["--model=hse", "--encoder=attention"],
     "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],
     "attention_cycle": ["--model=hse", "--encoder=attention", "--w_cycle=0.01"],
+    # COOT's recipe, one part at a time (item 3 of issue 28): attention-aware pooling, a
+    # learning-rate warm-up, and all of it with contextual attention over an encoded context
+    "attention_pool": ["--model=hse", "--encoder=attention", "--pooling=attention"],
+    "attention_warmup": ["--model=hse", "--encoder=attention", "--warmup_epochs=1"],
+    "attention_coot": ["--model=hse", "--encoder=attention", "--pooling=attention",
+                       "--warmup_epochs=1", "--contextual", "--context_layers=1"],
 }
+DEFAULT_MODELS = ("fse", "hse_gru", "hse_attention", "attention_contextual", "attention_cycle")
 EPOCH_SECONDS = re.compile(r"\|\s*([0-9.]+)s epoch")
 DIRECTIONS = {"p2v": "P->V", "v2p": "V->P", "sentence2clip": "S->C"}  # results.json keys
 
@@ -106,14 +114,16 @@ def main():
     p.add_argument("--train", type=int, default=2000)
     p.add_argument("--val", type=int, default=1000)
     p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--noise", type=float, default=3.0)
+    p.add_argument("--noise", type=float, help="noise std of every setting (default: each "
+                   "setting's own, bench/known_answer.SETTINGS)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--settings", default="correlated,iid",
                    help=f"noise settings, of {sorted(known_answer.SETTINGS)}")
-    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help=f"comma-separated, of {sorted(MODELS)}")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=FLAGS")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
@@ -125,10 +135,12 @@ def main():
     rows = {}
     for setting in args.settings.split(","):
         data = os.path.join(args.data, setting)
+        chosen = {**known_answer.SETTINGS[setting],
+                  **({} if args.noise is None else {"noise": args.noise})}
         paths = known_answer.ensure(data, n_train=args.train, n_val=args.val, dim=args.dim,
-                                    noise=args.noise, seed=0, **known_answer.SETTINGS[setting])
-        print(f"data: {data} ({args.train} train / {args.val} val videos, noise {args.noise}, "
-              f"{setting}: {known_answer.SETTINGS[setting]}); hidden {args.hidden}, "
+                                    seed=0, **chosen)
+        print(f"data: {data} ({args.train} train / {args.val} val videos, "
+              f"{setting}: {chosen}); hidden {args.hidden}, "
               f"{args.epochs} epochs, batch {args.batch_size}", flush=True)
         with tempfile.TemporaryDirectory(prefix="quality-") as scratch:
             for name, flags in variants.items():

@@ -181,6 +181,26 @@ def require_extra(extra, *modules, what=None):
                            f"part of hse_tf: pip install 'hse_tf[{extra}]'")
 
 
+def define_flags(config_cls, flag_values=None):
+    """absl flags made from a typed config (a dataclass of hse_tf.data.options.option fields):
+    one flag per field, named after it, with the field's default, help, choices and bounds."""
+    import dataclasses
+
+    from absl import flags
+    kinds = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+             str: flags.DEFINE_string}
+    extra = {} if flag_values is None else {"flag_values": flag_values}
+    for f in dataclasses.fields(config_cls):
+        meta = dict(f.metadata)
+        choices = meta.get("choices")
+        if choices is not None:
+            choices = list(choices() if callable(choices) else choices)
+            flags.DEFINE_enum(f.name, f.default, choices, meta["help"], **extra)
+            continue
+        bounds = {k: meta[k] for k in ("lower_bound", "upper_bound") if k in meta}
+        kinds[f.type](f.name, f.default, meta["help"], **bounds, **extra)
+
+
 def parse_int(text):
     """A decimal integer written plainly ('12', '-3'); ValueError for anything Python's int()
     would also take, such as '1_0', ' 7', '+5' or non-ASCII digits."""

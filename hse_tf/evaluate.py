@@ -13,22 +13,33 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Defined only when run as a program, so importing this module beside train.py is safe."""
+    from hse_tf.data.options import EVAL_BATCH_SIZE
+    from hse_tf.evaluation.evaluators import INCOMPLETE_MAX_K, PROPOSAL_COUNTS
     flags.DEFINE_string("checkpoint", None, "Run folder (latest checkpoint) or a ckpt-EEEE folder.")
     flags.DEFINE_string("annotations", None, "Split to evaluate (default: the run's validation).")
     flags.DEFINE_string("features", None, "Feature file (default: the run's).")
-    flags.DEFINE_integer("incomplete_max_k", 5, "Incomplete observation for k = 1..K (0: skip).")
-    flags.DEFINE_list("proposals", ["1", "2", "3", "4"], "Uniform proposal counts K (empty: skip).")
-    flags.DEFINE_integer("batch_size", 64, "Videos per batch.")
+    flags.DEFINE_integer("incomplete_max_k", INCOMPLETE_MAX_K,
+                         "Incomplete observation for k = 1..K (0: skip).")
+    flags.DEFINE_list("proposals", [str(k) for k in PROPOSAL_COUNTS],
+                      "Uniform proposal counts K (empty: skip).")
+    flags.DEFINE_integer("batch_size", EVAL_BATCH_SIZE, "Videos per batch.")
     flags.DEFINE_string("out", None, "JSON output (default: CHECKPOINT/eval.json).")
     flags.mark_flag_as_required("checkpoint")
 
 
-def run(checkpoint, annotations=None, features=None, incomplete_max_k=5, proposals=(1, 2, 3, 4),
-        batch_size=64, out=None):
+def run(checkpoint, annotations=None, features=None, incomplete_max_k=None, proposals=None,
+        batch_size=None, out=None):
+    """Evaluates a run; None: the evaluators' defaults (INCOMPLETE_MAX_K, PROPOSAL_COUNTS,
+    EVAL_BATCH_SIZE)."""
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.outputs import EVALUATION, claim_file, write_json
     from hse_tf.evaluation import EVALUATORS, embed_fn, tables
+    from hse_tf.data.options import EVAL_BATCH_SIZE
+    from hse_tf.evaluation.evaluators import INCOMPLETE_MAX_K, PROPOSAL_COUNTS
     from hse_tf.training import runs
+    incomplete_max_k = INCOMPLETE_MAX_K if incomplete_max_k is None else incomplete_max_k
+    proposals = PROPOSAL_COUNTS if proposals is None else proposals
+    batch_size = batch_size or EVAL_BATCH_SIZE
 
     cfg, vocab, model, ckpt = runs.load_run(checkpoint)
     out = out or os.path.join(ckpt, "eval.json")
@@ -72,6 +83,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
     from hse_tf import cli
+    cli.quiet_tensorflow()  # the flags' defaults import the evaluators (TensorFlow)
+    define_flags()
     cli.run_absl(main)

@@ -55,18 +55,12 @@ def exported(tiny_demo, tmp_path_factory):
 
 def tiny_config(demo_paths, run_dir, **overrides):
     """A run config (flag values) for a tiny, fast model on the tiny demo dataset."""
+    from hse_tf.training.runs import run_defaults
     cfg = {
-        "dataset": "activitynet", "train_annotations": demo_paths["train"],
+        **run_defaults(), "train_annotations": demo_paths["train"],
         "val_annotations": demo_paths["val_1"], "train_subset": None, "val_subset": None,
-        "features": demo_paths["features"], "feature_layout": "c3d_hdf5", "feature_dim": 0,
-        "word_vectors": demo_paths["word_vectors"], "min_word_count": 1, "max_frames": 80,
-        "on_bad_input": "error", "sort_by_time": True, "demo_dir": "", "action_labels": None,
-        "model": "hse", "hidden": 8, "flat_context": True, "margin_high": 0.2,
-        "margin_low": 0.2, "gamma": 0.2, "hardest_negative": False, "w_match_high": 1.0,
-        "w_match_low": 1.0, "w_cluster_high": 1.0, "w_cluster_low": 1.0, "w_match_flat": 1.0,
-        "tau_high": 5e-4, "tau_low": 1e-4, "weak_low": False, "epochs": 2, "batch_size": 16,
-        "lr": 1e-3, "lr_decay_every": 1, "lr_decay_factor": 0.1, "clipnorm": 0.0, "seed": 0,
-        "eval_every": 1,
+        "features": demo_paths["features"], "word_vectors": demo_paths["word_vectors"],
+        "demo_dir": "", "hidden": 8, "epochs": 2, "batch_size": 16, "lr_decay_every": 1,
     }
     cfg.update(overrides)
     return cfg
@@ -131,16 +125,16 @@ CAPTIONS[HOSTILE_ID] = "an orange square moves up."
 
 @pytest.fixture(scope="session")
 def video_gallery(tmp_path_factory):
-    """Videos -> features -> a tiny trained HSE -> export (with hse_features) -> index build
-    --videos (thumbnails, media) and a text index (tests/test_app*.py)."""
+    """The one video -> index pipeline of the suite, as a user runs it: videos -> features
+    (hse_tf.features) -> a tiny trained HSE -> `python -m hse_tf.export` (with hse_features)
+    -> `python -m hse_tf.index build --videos` (thumbnails, media) and `build-text`. Used by
+    tests/test_video_features.py (the chain itself) and tests/test_app*.py (the page)."""
     pytest.importorskip("av")
-    from hse_tf.data.annotations import read_activitynet_captions
-    from hse_tf.training.runs import load_run
-    from hse_tf.export import exporter
+    import subprocess
+    import sys
+
     from hse_tf.features import synthetic as S
     from hse_tf.features.extractor import extract
-    from hse_tf.features.video_file_store import VideoFileStore
-    from hse_tf.index.builder import build_text_index, build_video_index
     from hse_tf.index.encoders import Encoders
     from hse_tf.training import train
     root = tmp_path_factory.mktemp("gallery")
@@ -163,18 +157,17 @@ def video_gallery(tmp_path_factory):
                       feature_layout="hdf5", hidden=32, epochs=40, batch_size=7, lr=3e-3,
                       lr_decay_every=100, tau_high=0.0, tau_low=0.0), run, verbose=0,
           projector_max=0)
-    cfg, vocab, model, _ = load_run(run)
-    models = str(root / "models")
-    exporter.write_export(models, exporter.encoder_members(model, vocab) + [
-        exporter.features_member(cfg["feature_extraction"])])
-    encoders = Encoders(models)
-    store = VideoFileStore(str(videos), encoders.features[1]["fps"], encoders.embed_frames)
-    index = str(root / "index")
-    build_video_index(encoders, store, index, uniform_clips=2, progress=False)
-    text = str(root / "text")
-    build_text_index(encoders, read_activitynet_captions(captions), text, progress=False)
+    models, index, text = str(root / "models"), str(root / "index"), str(root / "text")
+    for args in (["hse_tf.export", "--checkpoint", run, "--out", models],
+                 ["hse_tf.index", "build", "--model", models, "--videos", str(videos), "--out",
+                  index, "--uniform_clips", "2", "--quiet"],
+                 ["hse_tf.index", "build-text", "--model", models, "--annotations", captions,
+                  "--out", text, "--quiet"]):
+        done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
     return {"index": index, "text": text, "models": models, "videos": str(videos),
-            "encoders": encoders}
+            "features": feats, "encoders": Encoders(models), "build_output": done.stdout}
 
 
 def peak_rss_mb(pid):

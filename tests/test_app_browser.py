@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import CAPTIONS, HOSTILE_ID
 
 pytest.importorskip("fastapi")
+pytestmark = pytest.mark.slow  # a real browser
 
 
 def _chromium():

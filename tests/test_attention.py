@@ -21,7 +21,10 @@ def _encoder(**kw):
     return AttentionEncoder(8, **{"layers": 2, "heads": 2, "dropout": 0.0, **kw})
 
 
-@pytest.mark.parametrize("options", [{}, {"pooling": "cls"}, {"positions": "learned"}])
+POOLED = [{}, {"pooling": "cls"}, {"positions": "learned"}, {"pooling": "attention"}]
+
+
+@pytest.mark.parametrize("options", POOLED)
 def test_padding_never_changes_a_real_row(options):
     rng = np.random.default_rng(0)
     lengths = np.array([3, 1, 6, 2])
@@ -53,7 +56,7 @@ def test_pack_rows_next_fit_longest_first():
     assert first.numpy().tolist() == [12, 0, 15, 6, 17] and int(blocks) == 3
 
 
-@pytest.mark.parametrize("options", [{}, {"pooling": "cls"}, {"positions": "learned"}])
+@pytest.mark.parametrize("options", POOLED)
 def test_packed_rows_equal_padded_rows_with_gradients(options):
     """Many rows of mixed lengths, packed into several blocks (values in), against the same
     rows padded (a padded tensor in): outputs and every weight's gradient agree."""
@@ -74,6 +77,42 @@ def test_packed_rows_equal_padded_rows_with_gradients(options):
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_attention_pooling_weights_each_rows_steps_by_a_softmax():
+    """COOT's attention-aware pooling. A one-step row: the weight is 1, so the output is the
+    step's own output, half of mean + max. Per head: a head with zero scores pools the steps'
+    mean (the same as an encoder whose every score is zero), a head whose scores single out
+    one step does not."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(4, 5)).astype(np.float32)
+    ones = np.ones(4, np.int32)
+    plain = _encoder()
+    mean_max = plain(values, ones).numpy()
+    enc = _encoder(pooling="attention")
+    enc(values, ones)
+    same = {w.path.split("/", 1)[1]: w for w in plain.weights}
+    for w in enc.weights:  # the same blocks, plus the pooling's own weights
+        if w.path.split("/", 1)[1] in same:
+            w.assign(same[w.path.split("/", 1)[1]])
+    np.testing.assert_allclose(enc(values, ones).numpy(), mean_max / 2, atol=TOL)
+    assert [w.name for w in enc.pool_scores.weights] == ["kernel"]
+    assert enc.pool_scores.kernel.shape == (8, 2)  # a score per head
+    # Huge scores for head 0 on a step whose last hidden unit is largest: the pooled head-0
+    # channels are that step's, and head 1 (zero scores) the steps' mean.
+    enc.pool_hidden.kernel.assign(np.eye(8, dtype=np.float32))
+    kernel = np.zeros((8, 2), np.float32)
+    kernel[7, 0] = 1e4
+    enc.pool_scores.kernel.assign(kernel)
+    steps, lengths = rng.normal(size=(3, 5)).astype(np.float32), np.array([3])
+    mean_pool = _encoder(pooling="attention")
+    mean_pool(steps, lengths)
+    mean_pool.set_weights(enc.get_weights())
+    zero = kernel * 0
+    mean_pool.pool_scores.kernel.assign(zero)
+    out, mean = enc(steps, lengths).numpy()[0], mean_pool(steps, lengths).numpy()[0]
+    np.testing.assert_allclose(out[4:], mean[4:], atol=TOL)  # head 1: the same mean
+    assert np.abs(out[:4] - mean[:4]).max() > 1e-3  # head 0: one step, not the mean
 
 
 def test_length_one_rows_and_mean_plus_max_pooling():
@@ -105,7 +144,8 @@ def test_config_round_trip_and_registry():
              "ff_dim": 0, "dropout": 0.0}
     assert encoder_options(flags) == {
         "low_encoder": "attention", "high_encoder": "gru",
-        "attention": {"layers": 3, "heads": 2, "ff_dim": 0, "dropout": 0.0}}
+        "attention": {"layers": 3, "heads": 2, "ff_dim": 0, "dropout": 0.0,
+                      "context_layers": 0}}  # a config without it: a run from before
     model = model_from_config({"model": "hse", "hidden": 8, **flags}, 6, 20, 5)
     assert isinstance(model.video_tower.clip_encoder, AttentionEncoder)
     assert isinstance(model.video_tower.video_encoder, SequenceEncoder)
@@ -132,7 +172,10 @@ def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
     assert json.load(open(os.path.join(part, "run_config.json")))["encoder"] == "attention"
     for a, b in zip(checkpoint_weights(full), checkpoint_weights(part)):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    assert results["p2v"]["R@1"] >= 0
+    whole = json.load(open(os.path.join(full, "results.json")))
+    for direction in ("p2v", "v2p"):  # the same weights retrieve the same
+        assert results[direction]["R@1"] == pytest.approx(whole[direction]["R@1"])
+        assert results[direction]["MR"] == pytest.approx(whole[direction]["MR"])
 
 
 def test_mixed_attention_and_gru_with_bfloat16_on_cpu(tiny_demo, tmp_path):
@@ -229,3 +272,49 @@ def test_export_parity_of_both_towers(tiny_demo, tmp_path, options):
     np.testing.assert_allclose(got["paragraph"], want["paragraph"], atol=TOL)
     sentences = np.concatenate([got["sentences"][b, :len(p)] for b, p in enumerate(paragraphs)])
     np.testing.assert_allclose(sentences, want["sentences"], atol=TOL)
+
+
+def test_encoded_context_and_runs_from_before_it():
+    """--context_layers: the context passes through its own masked blocks first (COOT); a run
+    config without the option (a run from before) keeps the raw projected context."""
+    from hse_tf.training.runs import model_from_config
+    rng = np.random.default_rng(4)
+    lengths, ctx_lengths = np.array([2, 3]), np.array([4, 6])
+    values = rng.normal(size=(5, 5)).astype(np.float32)
+    ctx = rng.normal(size=(10, 3)).astype(np.float32)
+    raw = _encoder(contextual=True, context_dim=3, context_layers=0)
+    enc = _encoder(contextual=True, context_dim=3, context_layers=1)
+    raw(values, lengths, context=(ctx, ctx_lengths))
+    out = enc(values, lengths, context=(ctx, ctx_lengths)).numpy()
+    assert len(enc.weights) > len(raw.weights) and enc.ctx_attention[0].built
+    # A change of the first video's context changes its row only (the blocks are masked).
+    moved = ctx.copy()
+    moved[0] += 5.0
+    changed = enc(values, lengths, context=(moved, ctx_lengths)).numpy()
+    assert np.abs(changed[0] - out[0]).max() > 1e-4 and np.allclose(changed[1], out[1],
+                                                                     atol=TOL)
+    old = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                             "contextual": True, "heads": 2}, 6, 20, 5)
+    assert old.video_tower.video_encoder.context_layers == 0
+    new = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                             "contextual": True, "heads": 2, "context_layers": 1}, 6, 20, 5)
+    assert new.video_tower.video_encoder.context_layers == 1
+    assert new.video_tower.clip_encoder.context_layers == 0  # no context at the low level
+
+
+def test_learning_rate_schedule_and_warm_up_by_hand():
+    import keras
+
+    from hse_tf.training.optimizer import LinearWarmUp, make_optimizer, make_schedule
+    cfg = {"lr": 1e-3, "lr_decay_every": 2, "lr_decay_factor": 0.1}
+    steps = (0, 1, 3, 19, 20, 45)
+    plain = make_schedule(cfg, steps_per_epoch=10)  # x0.1 every 20 steps
+    assert isinstance(plain, keras.optimizers.schedules.ExponentialDecay)  # runs from before
+    np.testing.assert_allclose([float(plain(s)) for s in steps],
+                               [1e-3, 1e-3, 1e-3, 1e-3, 1e-4, 1e-5], rtol=1e-5)
+    warm = make_schedule({**cfg, "warmup_epochs": 0.4}, steps_per_epoch=10)  # 4 steps
+    np.testing.assert_allclose([float(warm(s)) for s in steps],
+                               [2.5e-4, 5e-4, 1e-3, 1e-3, 1e-4, 1e-5], rtol=1e-5)
+    back = LinearWarmUp.from_config(warm.get_config())
+    assert back.warmup_steps == 4 and float(back(1)) == float(warm(1))
+    assert make_optimizer({**cfg, "warmup_epochs": 1.5}, 8)._learning_rate.warmup_steps == 12

@@ -256,3 +256,54 @@ def test_parity_on_activitynet_shaped_inputs(tmp_path):
                                                                  for a in picked]), tf.int64))
     np.testing.assert_allclose(got["paragraph"], want["paragraph"], atol=TOL)
     np.testing.assert_allclose(got["sentences"], want["sentences"], atol=TOL)
+
+
+@pytest.mark.parametrize("max_frames,sort_by_time", [(80, True), (3, True), (4, False)])
+def test_training_and_export_cut_random_annotations_alike(tmp_path, max_frames, sort_by_time):
+    """The two preprocessing paths, over random ActivityNet-style annotations: the training
+    pipeline (reader, VideoDataset, collate: numpy) and the exported signatures' (video_batch:
+    TensorFlow) give the same frames, clip lengths, whole-video frames and clip order for the
+    run's max_frames and sort_by_time. Segments run past the video, are zero-length, start at
+    0 or end at the duration, in random order."""
+    from hse_tf.data.annotations import read_activitynet_captions
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.data.pipeline import collate
+    from hse_tf.data.video_dataset import VideoDataset
+    from hse_tf.data.vocabulary import Vocabulary
+    rng = np.random.default_rng(max_frames)
+    raw, feats = {}, {}
+    for v in range(12):
+        duration = float(rng.uniform(2, 200))
+        segments = []
+        for _ in range(int(rng.integers(1, 7))):
+            a, b = sorted(rng.uniform(-0.1, 1.15, size=2) * duration)
+            segments.append([round(max(a, 0.0), 2), round(b, 2)])
+        segments[0] = [0.0, round(duration, 2)] if v % 3 == 0 else segments[0]
+        vid = f"v_{v:02d}"
+        raw[vid] = {"duration": duration, "timestamps": segments,
+                    "sentences": [f"words {i}" for i in range(len(segments))]}
+        feats[vid] = rng.normal(size=(int(rng.integers(1, 400)), 3)).astype(np.float32)
+    path = tmp_path / "captions.json"
+    json.dump(raw, open(path, "w"))
+    anns = read_activitynet_captions(str(path), issues=IssueLog("skip"),
+                                     sort_by_time=sort_by_time)
+
+    class Store:
+        path = "memory"
+
+        def get(self, vid):
+            return feats[vid]
+
+    split = VideoDataset(anns, Store(), Vocabulary.build(["words 0"]), IssueLog("skip"),
+                         max_frames)
+    want = collate([split.example(i) for i in range(len(split))], list(range(len(split))))
+    ids = [a.video_id for a in anns]
+    got = P.video_batch(
+        tf.constant(np.concatenate([feats[v] for v in ids])),
+        tf.constant([len(feats[v]) for v in ids], tf.int64),
+        tf.constant([len(raw[v]["timestamps"]) for v in ids], tf.int64),
+        tf.constant([t for v in ids for t in raw[v]["timestamps"]], tf.float64),
+        tf.constant([raw[v]["duration"] for v in ids], tf.float64),
+        max_frames=max_frames, sort_by_time=sort_by_time)
+    for key in ("frames", "frame_lengths", "clip_counts", "flat_frames", "flat_lengths"):
+        np.testing.assert_array_equal(got[key].numpy(), want[key], err_msg=key)

@@ -69,3 +69,26 @@ def test_real_class_names_against_a_real_vocabulary():
     assert emb.shape == (200, 8) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     assert "Plataform diving" in some_unknown + no_known  # the dataset's own spelling
     assert "Archery" not in some_unknown + no_known
+
+
+def test_heads_cut_videos_as_their_run_did(trained_run, tiny_demo, tmp_path, monkeypatch):
+    """Zero-shot and the classifier embed whole videos with the run's --max_frames (here 3),
+    not the default: the same rule the exports follow."""
+    import shutil
+
+    from hse_tf.heads import jobs, whole_video
+    run = str(tmp_path / "run")
+    shutil.copytree(trained_run, run)
+    cfg_path = os.path.join(run, "run_config.json")
+    cfg = json.load(open(cfg_path))
+    json.dump({**cfg, "max_frames": 3}, open(cfg_path, "w"))
+    seen, real = [], whole_video.embed_whole_videos
+
+    def spy(*args, **kw):
+        seen.append(args[5] if len(args) > 5 else kw.get("max_frames"))
+        return real(*args, **kw)
+    monkeypatch.setattr(whole_video, "embed_whole_videos", spy)
+    jobs.zero_shot_run(run, tiny_demo["labels_val"], tiny_demo["features"], log=lambda m: None)
+    jobs.train_classifier(run, tiny_demo["labels_train"], None, tiny_demo["features"],
+                          str(tmp_path / "mlp"), epochs=1, log=lambda m: None)
+    assert seen == [3, 3]

@@ -212,3 +212,17 @@ def test_search_cli(exported, tiny_demo, tmp_path, capsys):
     other.save(str(tmp_path / "other"))
     assert _cli("search", tmp_path / "other", query) == 2
     assert "8-d embeddings but the index holds 5-d" in capsys.readouterr().err
+
+
+def test_index_reads_annotations_as_the_exported_run_did(tmp_path):
+    """index build / build-text order each video's (segment, sentence) pairs as the model's run
+    did: the export's preprocessing says whether by time (exports from before: by time)."""
+    from hse_tf.data.errors import IssueLog
+    from hse_tf.index.__main__ import _annotations
+    path = tmp_path / "captions.json"
+    json.dump({"v1": {"duration": 10.0, "timestamps": [[5.0, 9.0], [0.0, 4.0]],
+                      "sentences": ["later", "first"]}}, open(path, "w"))
+    unsorted = {"preprocessing": {"max_frames": 80, "sort_by_time": False}}
+    for meta, want in (({}, ["first", "later"]), (unsorted, ["later", "first"])):
+        (ann,) = _annotations(str(path), "activitynet", IssueLog("error"), meta)
+        assert ann.sentences == want

@@ -157,7 +157,7 @@ def test_2_a_diverging_run_stops_without_a_checkpoint(tiny_demo, tmp_path):
 
 def test_2_monitor_raises_on_a_non_finite_batch_loss(tmp_path):
     from hse_tf.training.callbacks import NonFiniteLoss, TrainMonitor
-    monitor = TrainMonitor(str(tmp_path), {}, None, None, 4, verbose=0)
+    monitor = TrainMonitor(str(tmp_path), {}, None, None, 4, 64, 0, verbose=0)
     monitor.on_train_batch_end(0, {"loss": 1.5})
     for bad in (float("nan"), float("inf")):
         with pytest.raises(NonFiniteLoss, match="step 3"):
@@ -187,8 +187,7 @@ def test_3_resume_without_any_complete_checkpoint_is_refused(trained_run, tiny_d
     with pytest.raises(OutputError, match="no complete checkpoint.*--overwrite"):
         train(tiny_config(tiny_demo, run, epochs=2), run, resume=True, verbose=0)
     assert _sha(os.path.join(run, "run_config.json")) == config
-    assert sorted(os.listdir(os.path.join(run, "ckpt-0001"))) == ["optimizer.npz",
-                                                                  "state.json"]
+    assert sorted(os.listdir(os.path.join(run, "ckpt-0001"))) == ["state.json"]
 
 
 # -- 4: gRPC requests cannot take gigabytes ----------------------------------------------------
@@ -236,6 +235,7 @@ GROWTH_BOUND_MB = 250
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.slow
 def test_4_amplifying_requests_are_refused_with_bounded_memory(video_gallery):
     import grpc
     import tensorflow as tf
@@ -357,6 +357,7 @@ def _post_raw(port, headers, piece, seconds=60):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.slow
 def test_5_login_bodies_are_bounded_before_reading(video_gallery, tmp_path):
     pytest.importorskip("fastapi")
     import http.client

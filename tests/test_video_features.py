@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, tiny_config, write_captions
+from tests.conftest import ROOT
 
 pytest.importorskip("av")
 
@@ -224,29 +224,18 @@ def test_cli_errors_are_one_line(tmp_path):
                      f"stream (streams: audio)"]
 
 
-def test_video_files_to_search_end_to_end(tmp_path, video_dir):
+@pytest.mark.slow
+def test_video_files_to_search_end_to_end(video_gallery):
     """extract -> train a tiny HSE on generated captions -> export -> index build --videos ->
-    search ranks the right video first."""
+    search ranks the right video first (the suite's one pipeline: conftest.video_gallery)."""
     import tensorflow as tf
 
+    from hse_tf.data.features import open_features
     from hse_tf.features.decoding import frame_batches
-    from hse_tf.training import train
-    feats = str(tmp_path / "feats.hdf5")
-    _extract(video_dir, feats, backbone="inception_v3")
-    captions = {f"{c}_{s}": f"a {c} {s} moves {d}." for c, s, d, _ in VIDEOS}
-    ann, glove = write_captions(tmp_path, {
-        f"{c}_{s}": [captions[f"{c}_{s}"], f"the {c} {s} keeps going {d}."]
-        for c, s, d, _ in VIDEOS})
-    run = str(tmp_path / "run")
-    cfg = tiny_config({"train": ann, "val_1": ann, "features": feats, "word_vectors": glove},
-                      run,
-                      feature_layout="hdf5", hidden=32, epochs=40, batch_size=6, lr=3e-3,
-                      lr_decay_every=100, tau_high=0.0, tau_low=0.0)
-    train(cfg, run, verbose=0, projector_max=0)
-    models = str(tmp_path / "models")
-    done = subprocess.run([sys.executable, "-m", "hse_tf.export", "--checkpoint", run, "--out",
-                           models], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    from hse_tf.index.gallery_index import GalleryIndex
+    from hse_tf.index.search import text_query
+    from tests.conftest import CAPTIONS
+    models, index = video_gallery["models"], video_gallery["index"]
     assert sorted(os.listdir(models)) == ["hse_features", "hse_text", "hse_video"]
 
     # hse_features computes what extraction computed, from the same decoded frames.
@@ -254,33 +243,24 @@ def test_video_files_to_search_end_to_end(tmp_path, video_dir):
     meta = json.load(open(os.path.join(models, "hse_features", "1", "assets.extra",
                                        "hse_export.json")))
     assert meta["backbone"] == "inception_v3" and meta["fps"] == 2.0
+    videos = list_videos(video_gallery["videos"])
     served = np.concatenate([module.signatures["serving_default"](frames=tf.constant(b))[
-        "features"].numpy() for b in frame_batches(list_videos(video_dir)["red_square"], 2.0,
-                                                    4)])
-    from hse_tf.data.features import open_features
-    np.testing.assert_allclose(served, open_features("hdf5", feats).get("red_square"),
-                               rtol=1e-4, atol=1e-4)
+        "features"].numpy() for b in frame_batches(videos["red_square"], 2.0, 4)])
+    np.testing.assert_allclose(served, open_features("hdf5", video_gallery["features"]).get(
+        "red_square"), rtol=1e-4, atol=1e-4)
 
-    index = str(tmp_path / "index")
-    done = subprocess.run([sys.executable, "-m", "hse_tf.index", "build", "--model", models,
-                           "--videos", video_dir, "--out", index, "--uniform_clips", "2",
-                           "--quiet"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "6 videos" in done.stdout
     done = subprocess.run([sys.executable, "-m", "hse_tf.index", "search", index,
-                           captions["blue_circle"], "-k", "3", "--json"], cwd=ROOT,
+                           CAPTIONS["blue_circle"], "-k", "3", "--json"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["results"][0]["id"] == "blue_circle", done.stdout
-    from hse_tf.index.encoders import Encoders
-    from hse_tf.index.gallery_index import GalleryIndex
-    from hse_tf.index.search import text_query
-    gallery, encoders = GalleryIndex.load(index), Encoders(models)
-    for vid, caption in captions.items():
+    gallery, encoders = GalleryIndex.load(index), video_gallery["encoders"]
+    assert len(gallery) == len(CAPTIONS) == 7
+    for vid, caption in CAPTIONS.items():
         results, _ = text_query(gallery, encoders, caption, 3, "rank")
         assert results[0]["id"] == vid, (caption, results)
     # Clips carry their times in seconds (frames were sampled at 2 fps).
     clips = GalleryIndex.load(os.path.join(index, "clips"))
-    assert clips.ids[:2] == [
+    assert [c for c in clips.ids if c["video"] == "blue_circle"] == [
         {"video": "blue_circle", "start_frame": 0, "end_frame": 2, "start": 0.0, "end": 1.5},
         {"video": "blue_circle", "start_frame": 3, "end_frame": 5, "start": 1.5, "end": 3.0}]

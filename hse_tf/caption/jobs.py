@@ -7,8 +7,11 @@ import os
 import numpy as np
 from absl import logging
 
+from hse_tf.data.options import EVAL_BATCH_SIZE
 
-def conditions(model, annotations, store, vocab, layout_issues=None, batch_size=64):
+
+def conditions(model, annotations, store, vocab, layout_issues=None,
+               batch_size=EVAL_BATCH_SIZE):
     """[M, 2H] = [clip ; video] per ground-truth clip (frozen HSE), and the clips' sentences."""
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.video_dataset import VideoDataset

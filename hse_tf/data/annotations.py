@@ -10,6 +10,7 @@ import json
 import os
 from typing import List, Optional, Tuple
 
+from hse_tf.data.clips import SORT_BY_TIME
 from hse_tf.data.errors import DataError, IssueLog
 
 
@@ -87,7 +88,7 @@ def _sort_by_time(segments, sentences):
     return [segments[i] for i in order], [sentences[i] for i in order]
 
 
-def read_activitynet_captions(path, issues=None, sort_by_time=True):
+def read_activitynet_captions(path, issues=None, sort_by_time=SORT_BY_TIME):
     """ActivityNet Captions `{vid: {duration, timestamps[[s, e]], sentences[]}}`.
 
     With `sort_by_time`, each video's (segment, sentence) pairs are put in temporal order, so the
@@ -116,7 +117,7 @@ def read_activitynet_captions(path, issues=None, sort_by_time=True):
     return out
 
 
-def read_didemo(path, issues=None, sort_by_time=True):
+def read_didemo(path, issues=None, sort_by_time=SORT_BY_TIME):
     """DiDeMo, HSE split: `{video: {duration, feature_leng, times[[f0, f1]], description[]}}`.
 
     `times` are frame indices into the per-frame features; each description is its own clip.
@@ -142,7 +143,7 @@ def read_didemo(path, issues=None, sort_by_time=True):
     return out
 
 
-def read_youcook2(path, subset=None, issues=None, sort_by_time=True):
+def read_youcook2(path, subset=None, issues=None, sort_by_time=SORT_BY_TIME):
     """YouCook2 `{database: {vid: {duration, subset, annotations[{segment, sentence}]}}}`.
 
     `subset` is 'training', 'validation' or None (all).

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-MAX_FRAMES = 80
+MAX_FRAMES = 80  # clips and whole videos longer than this are subsampled to it
+SORT_BY_TIME = True  # a video's (segment, sentence) pairs in time order
 
 
 def subsample_indices(start, end, max_frames=MAX_FRAMES):

@@ -4,13 +4,13 @@ them back from the run, so a model is served exactly as it was trained."""
 
 import dataclasses
 
-from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.data.data_config import DEFAULTS
 
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
-    max_frames: int = MAX_FRAMES  # clips and whole videos longer than this are subsampled
-    sort_by_time: bool = True     # a video's clips (and sentences) in time order
+    max_frames: int = DEFAULTS.max_frames  # longer clips and whole videos are subsampled
+    sort_by_time: bool = DEFAULTS.sort_by_time  # a video's clips (and sentences) in time order
 
     @classmethod
     def from_run(cls, cfg):

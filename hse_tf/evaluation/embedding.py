@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from hse_tf.data.options import EVAL_BATCH_SIZE
 from hse_tf.data.pipeline import batch_signature, batches, prefetch
 
 
@@ -12,7 +13,7 @@ def embed_fn(model, feature_dim):
                        input_signature=[batch_signature(feature_dim)], reduce_retracing=True)
 
 
-def embed_split(model, video_dataset, batch_size=64, fn=None, feature_dim=None):
+def embed_split(model, video_dataset, batch_size=EVAL_BATCH_SIZE, fn=None, feature_dim=None):
     """Embeds every video/paragraph of a split, in order. Returns a dict of numpy arrays:
     video, paragraph [N, H]; clips, sentences [M, H] (HSE); index [N] (split positions kept);
     clip_groups [M]: clips with the same number are identical (same video, same frame range).

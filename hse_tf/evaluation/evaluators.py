@@ -8,8 +8,12 @@ hse_tf.metrics; `retrieval` is the same computation on embeddings already made.
 import numpy as np
 
 from hse_tf.data import clips as clip_rules
+from hse_tf.data.options import EVAL_BATCH_SIZE
 from hse_tf.evaluation.embedding import embed_split
 from hse_tf.metrics import bidirectional_retrieval, group_ranks, recall_metrics
+
+INCOMPLETE_MAX_K = 5  # incomplete observation: the first k clips for k = 1..this (Fig. 4)
+PROPOSAL_COUNTS = (1, 2, 3, 4)  # uniform proposals: K clips per video (Table 4)
 
 
 def retrieval(emb):
@@ -54,7 +58,7 @@ class Retrieval:
 
     name = "retrieval"
 
-    def __init__(self, batch_size=64):
+    def __init__(self, batch_size=EVAL_BATCH_SIZE):
         self.batch_size = batch_size
 
     def run(self, model, split, fn=None):
@@ -66,7 +70,7 @@ class IncompleteObservation:
 
     name = "incomplete_observation"
 
-    def __init__(self, max_k=5, batch_size=64):
+    def __init__(self, max_k=INCOMPLETE_MAX_K, batch_size=EVAL_BATCH_SIZE):
         self.max_k, self.batch_size = max_k, batch_size
 
     def run(self, model, split, fn=None):
@@ -81,7 +85,7 @@ class UniformProposals:
 
     name = "uniform_proposals"
 
-    def __init__(self, ks=(1, 2, 3, 4), batch_size=64):
+    def __init__(self, ks=PROPOSAL_COUNTS, batch_size=EVAL_BATCH_SIZE):
         self.ks, self.batch_size = tuple(ks), batch_size
 
     def run(self, model, split, fn=None):

@@ -11,15 +11,17 @@ import sys
 
 from absl import app, flags, logging
 
+from hse_tf.export.layout import MAX_CLIPS, MAX_PARAGRAPH
+
 flags.DEFINE_string("checkpoint", None, "Training run folder or one of its ckpt-NNNN folders.")
 flags.DEFINE_string("out", "models", "Model base folder (TF Serving's model_base_path parent).")
 flags.DEFINE_integer("version", None, "Version number of every model of this export; default: "
                      "one above the highest present.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an existing --version (only an hse_tf export).")
-flags.DEFINE_integer("max_clips", 256, "Largest number of clips per video a request may have.",
-                     lower_bound=1)
-flags.DEFINE_integer("max_sentences", 256, "Largest number of sentences per paragraph.",
-                     lower_bound=1)
+flags.DEFINE_integer("max_clips", MAX_CLIPS, "Largest number of clips per video a request "
+                     "may have.", lower_bound=1)
+flags.DEFINE_integer("max_sentences", MAX_PARAGRAPH, "Largest number of sentences per "
+                     "paragraph.", lower_bound=1)
 flags.DEFINE_string("classifier_checkpoint", None, "Classifier folder (python -m "
                     "hse_tf.classify train): also export hse_classifier.")
 flags.DEFINE_string("caption_checkpoint", None, "Captioner folder (python -m hse_tf.caption "

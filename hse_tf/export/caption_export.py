@@ -10,10 +10,11 @@ from hse_tf.caption.captioner import tf_ids_to_text
 from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.export.video_export import check_durations, padded_video_batch, video_input_signature
 from hse_tf.losses.ranking import l2_normalize
+from hse_tf.export.layout import MAX_CLIPS
 
 
 def caption_endpoints(video_tower, captioner, words, feature_dim, beam=5, max_len=30,
-                      length_penalty=0.0, max_clips=256, preprocessing=None):
+                      length_penalty=0.0, max_clips=MAX_CLIPS, preprocessing=None):
     """serving_default: features [B,T,D], feature_lengths [B], clip_times [B,C,2] seconds,
     clip_counts [B], durations [B] -> captions [B, C] string ('' past clip_counts),
     log_probs [B, C] float32 (the beam score of each caption)."""

@@ -26,6 +26,7 @@ from hse_tf.data.atomic import atomic_path, current_umask, read_json_object, rep
 from hse_tf.data.locks import output_lock
 from hse_tf.data.outputs import OutputError
 from hse_tf.export import layout
+from hse_tf.export.layout import MAX_CLIPS, MAX_PARAGRAPH
 
 
 @dataclasses.dataclass
@@ -138,7 +139,7 @@ def write_saved_model(out, name, endpoints, tracked, metadata, version=None, ove
                         overwrite)[name]
 
 
-def encoder_members(model, vocab, metadata=None, max_clips=256, max_sentences=256,
+def encoder_members(model, vocab, metadata=None, max_clips=MAX_CLIPS, max_sentences=MAX_PARAGRAPH,
                     preprocessing=None):
     """hse_video and hse_text of `model`; `preprocessing`: the run's
     (hse_tf.data.preprocessing.Preprocessing; default: the defaults)."""
@@ -157,7 +158,8 @@ def encoder_members(model, vocab, metadata=None, max_clips=256, max_sentences=25
                    [model.text_tower, table], meta)]
 
 
-def caption_member(model, captioner, meta, max_clips=256, metadata=None, preprocessing=None):
+def caption_member(model, captioner, meta, max_clips=MAX_CLIPS, metadata=None,
+                   preprocessing=None):
     """The captioning head (with the frozen video tower) as hse_caption."""
     from hse_tf.export.caption_export import caption_endpoints
     endpoints = caption_endpoints(model.video_tower, captioner, meta["words"], model.feature_dim,
@@ -188,14 +190,15 @@ def features_member(settings, metadata=None):
                   {**settings, "feature_dim": extractor.dim, **(metadata or {})})
 
 
-def export_encoders(model, vocab, out, version=None, metadata=None, max_clips=256,
-                    max_sentences=256, overwrite=False, preprocessing=None):
+def export_encoders(model, vocab, out, version=None, metadata=None, max_clips=MAX_CLIPS,
+                    max_sentences=MAX_PARAGRAPH, overwrite=False, preprocessing=None):
     """Exports `model`'s towers as OUT/hse_video/<v> and OUT/hse_text/<v>; returns their paths."""
     return write_export(out, encoder_members(model, vocab, metadata, max_clips, max_sentences,
                                              preprocessing), version, overwrite)
 
 
-def export_caption(model, captioner, meta, out, version=None, max_clips=256, metadata=None):
+def export_caption(model, captioner, meta, out, version=None, max_clips=MAX_CLIPS,
+                   metadata=None):
     """Exports the captioning head alone as OUT/hse_caption/<v>; returns its path."""
     return write_export(out, [caption_member(model, captioner, meta, max_clips, metadata)],
                         version)["hse_caption"]

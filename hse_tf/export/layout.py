@@ -16,6 +16,10 @@ import re
 
 from hse_tf.data.atomic import read_json_object
 
+# The default request limits of an export (python -m hse_tf.export --max_clips/--max_sentences):
+MAX_CLIPS = 256  # clips of one video (hse_video, hse_caption)
+MAX_PARAGRAPH = 256  # sentences of one paragraph (hse_text)
+
 METADATA = os.path.join("assets.extra", "hse_export.json")
 
 

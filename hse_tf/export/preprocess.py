@@ -11,7 +11,7 @@ message names the input.
 
 import tensorflow as tf
 
-from hse_tf.data.clips import MAX_FRAMES
+from hse_tf.data.clips import MAX_FRAMES, SORT_BY_TIME
 from hse_tf.data.vocabulary import UNK_ID, tf_token_ids
 
 
@@ -119,7 +119,7 @@ def subsample(start, end, max_frames=MAX_FRAMES):
 
 
 def video_batch(features, video_lengths, clip_counts, clip_bounds, durations=None,
-                max_frames=MAX_FRAMES, sort_by_time=True):
+                max_frames=MAX_FRAMES, sort_by_time=SORT_BY_TIME):
     """The model's video inputs from raw features and clip boundaries.
 
     features [T, D] (videos concatenated), video_lengths [B], clip_counts [B];
@@ -194,6 +194,7 @@ def _assert_no_empty_sentence(word_lengths, sentence_counts):
 # sentence to the longest, so a single long sentence among many short ones would cost
 # sentences x its length x hidden floats. docs/serving.md lists them.
 MAX_WORDS = 256               # words (tokens) in one sentence
+
 MAX_SENTENCES = 16_384        # sentences in one request (all paragraphs together)
 MAX_PADDED_WORDS = 1 << 17    # sentences x the longest sentence's words, per request
 

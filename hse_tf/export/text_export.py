@@ -4,9 +4,10 @@ import tensorflow as tf
 
 from hse_tf.export import preprocess as P
 from hse_tf.losses.ranking import l2_normalize
+from hse_tf.export.layout import MAX_PARAGRAPH
 
 
-def text_endpoints(tower, table, max_sentences=256, max_words=P.MAX_WORDS):
+def text_endpoints(tower, table, max_sentences=MAX_PARAGRAPH, max_words=P.MAX_WORDS):
     """{signature name: (function, input_signature)} for the exported text model.
 
     serving_default  padded, batchable by TF Serving:

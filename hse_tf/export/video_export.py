@@ -5,9 +5,10 @@ import tensorflow as tf
 from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.export import preprocess as P
 from hse_tf.losses.ranking import l2_normalize
+from hse_tf.export.layout import MAX_CLIPS
 
 
-def video_endpoints(tower, feature_dim, max_clips=256, preprocessing=Preprocessing()):
+def video_endpoints(tower, feature_dim, max_clips=MAX_CLIPS, preprocessing=Preprocessing()):
     """{signature name: (function, input_signature)} for the exported video model, cutting and
     subsampling clips as the run did (`preprocessing`: its max_frames and sort_by_time).
 

@@ -8,11 +8,15 @@ import os
 
 import numpy as np
 
+from hse_tf.data.options import EVAL_BATCH_SIZE
 
-def _data(model, labels_path, features, layout, classes, on_bad_input, batch_size):
+
+def _data(model, cfg, labels_path, features, layout, classes, on_bad_input, batch_size):
+    """Whole-video embeddings of the labelled videos, cut as the run `cfg` was trained."""
     from hse_tf.data.annotations import read_tsp_labels, video_labels
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.features import open_features
+    from hse_tf.data.preprocessing import Preprocessing
     from hse_tf.heads.whole_video import embed_whole_videos
     labels = video_labels(read_tsp_labels(labels_path))
     if classes is None:
@@ -23,7 +27,8 @@ def _data(model, labels_path, features, layout, classes, on_bad_input, batch_siz
         raise ValueError(f"{labels_path}: classes the classifier was not trained on: "
                          f"{unknown[:5]}")
     ids, emb = embed_whole_videos(model, open_features(layout, features), sorted(labels),
-                                  IssueLog(on_bad_input), batch_size)
+                                  IssueLog(on_bad_input), batch_size,
+                                  Preprocessing.from_run(cfg).max_frames)
     return ids, emb, np.asarray([index[labels[v]] for v in ids]), classes
 
 
@@ -54,8 +59,9 @@ def train_classifier(checkpoint, train_labels, val_labels, features, out, layout
     from hse_tf.training.runs import load_run
     from hse_tf.heads.mlp_classifier import MLPClassifier
     keras.utils.set_random_seed(seed)
-    _, _, model, ckpt = load_run(checkpoint)
-    _, x, y, classes = _data(model, train_labels, features, layout, None, on_bad_input, 64)
+    cfg, _, model, ckpt = load_run(checkpoint)
+    _, x, y, classes = _data(model, cfg, train_labels, features, layout, None, on_bad_input,
+                             EVAL_BATCH_SIZE)
     imb = imbalance(y, classes)
     log(f"train: {len(y)} videos, {len(classes)} classes, largest {imb['largest_class']!r} "
         f"{imb['largest']} / smallest {imb['smallest']} videos")
@@ -65,7 +71,8 @@ def train_classifier(checkpoint, train_labels, val_labels, features, out, layout
     clf.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True)
     result = {"train": evaluate_classifier(clf, x, y, classes)}
     if val_labels:
-        _, xv, yv, _ = _data(model, val_labels, features, layout, classes, on_bad_input, 64)
+        _, xv, yv, _ = _data(model, cfg, val_labels, features, layout, classes, on_bad_input,
+                             EVAL_BATCH_SIZE)
         result["val"] = evaluate_classifier(clf, xv, yv, classes)
     with owned_dir(out, CLASSIFIER, overwrite) as tmp:
         clf.save(os.path.join(tmp, "classifier.keras"))
@@ -90,9 +97,9 @@ def load_classifier(path):
 def eval_classifier(path, labels, features, layout=None, on_bad_input="error", log=print):
     from hse_tf.training.runs import load_run
     clf, meta = load_classifier(path)
-    _, _, model, _ = load_run(meta["checkpoint"])
-    _, x, y, classes = _data(model, labels, features, layout or meta["layout"], meta["classes"],
-                             on_bad_input, 64)
+    cfg, _, model, _ = load_run(meta["checkpoint"])
+    _, x, y, classes = _data(model, cfg, labels, features, layout or meta["layout"], meta["classes"],
+                             on_bad_input, EVAL_BATCH_SIZE)
     r = evaluate_classifier(clf, x, y, classes)
     log(f"top-1 {r['top1']:.1f}%  top-5 {r['top5']:.1f}%  ({r['videos']} videos; majority class "
         f"{r['majority_baseline_top1']:.1f}%)")
@@ -100,17 +107,18 @@ def eval_classifier(path, labels, features, layout=None, on_bad_input="error", l
 
 
 def zero_shot_run(checkpoint, labels_path, features, layout="c3d_hdf5", classes_path=None,
-        on_bad_input="error", batch_size=64, out=None, log=print):
+        on_bad_input="error", batch_size=EVAL_BATCH_SIZE, out=None, log=print):
     from hse_tf.data.annotations import read_tsp_labels
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.features import open_features
     from hse_tf.data.outputs import ZERO_SHOT, claim_file, write_json
+    from hse_tf.data.preprocessing import Preprocessing
     from hse_tf.training.runs import load_run
     from hse_tf.heads.whole_video import embed_whole_videos
     from hse_tf.heads.zeroshot import embed_class_names, zero_shot
     if out:
         claim_file(out, ZERO_SHOT)  # before the work, not after
-    _, vocab, model, ckpt = load_run(checkpoint)
+    cfg, vocab, model, ckpt = load_run(checkpoint)
     segments = read_tsp_labels(labels_path)
     labels = {vid: {s[2] for s in segs} for vid, segs in segments.items()}
     if classes_path:
@@ -123,7 +131,8 @@ def zero_shot_run(checkpoint, labels_path, features, layout="c3d_hdf5", classes_
         classes = sorted({n for lab in labels.values() for n in lab})
     issues = IssueLog(on_bad_input)
     store = open_features(layout, features)
-    ids, video_emb = embed_whole_videos(model, store, sorted(labels), issues, batch_size)
+    ids, video_emb = embed_whole_videos(model, store, sorted(labels), issues, batch_size,
+                                        Preprocessing.from_run(cfg).max_frames)
     class_emb, no_known, some_unknown = embed_class_names(model, vocab, classes)
     if no_known:
         log(f"warning: {len(no_known)} class names have no word in the vocabulary (ranked by the "

@@ -6,11 +6,12 @@ import tensorflow as tf
 
 from hse_tf.data import clips as clip_rules
 from hse_tf.data.errors import DataError
+from hse_tf.data.options import EVAL_BATCH_SIZE
 from hse_tf.layers.ragged import pad_rows
 from hse_tf.losses.ranking import l2_normalize
 
 
-def embed_whole_videos(model, store, video_ids, issues, batch_size=64,
+def embed_whole_videos(model, store, video_ids, issues, batch_size=EVAL_BATCH_SIZE,
                        max_frames=clip_rules.MAX_FRAMES):
     """-> (ids kept, [N, H] L2-normalised embeddings). Videos whose features are missing or bad
     raise a DataError or are skipped and counted, per `issues.policy`."""

@@ -120,9 +120,14 @@ def _params(args):
     return {v: getattr(args, k) for k, v in names.items() if getattr(args, k) is not None}
 
 
-def _annotations(path, fmt, issues):
+def _annotations(path, fmt, issues, model_meta):
+    """The annotations, with their (segment, sentence) pairs ordered as the exported model's
+    run had them (its metadata's preprocessing; exports from before it: time order)."""
     from hse_tf.data.annotations import READERS
-    return READERS[fmt](path, issues=issues)
+    from hse_tf.data.preprocessing import Preprocessing
+    recorded = model_meta.get("preprocessing") or {}
+    return READERS[fmt](path, issues=issues,
+                        sort_by_time=Preprocessing(**recorded).sort_by_time)
 
 
 def main(argv=None):
@@ -135,11 +140,11 @@ def main(argv=None):
     if args.command == "build":
         from hse_tf.data.features import open_features
         from hse_tf.index.builder import build_video_index
-        issues = IssueLog(args.on_bad_input)
-        anns = _annotations(args.annotations, args.format, issues) if (
-            args.annotations) else None
         from hse_tf.index.encoders import Encoders
+        issues = IssueLog(args.on_bad_input)
         encoders = Encoders(args.model)
+        anns = _annotations(args.annotations, args.format, issues, encoders.video[1]) if (
+            args.annotations) else None
         if args.videos:
             from hse_tf.features.video_file_store import VideoFileStore
             store = VideoFileStore(args.videos, encoders.features[1]["fps"],
@@ -163,10 +168,12 @@ def main(argv=None):
         return 0
     if args.command == "build-text":
         from hse_tf.index.builder import build_text_index
-        anns = _annotations(args.annotations, args.format, IssueLog("error"))
+        from hse_tf.index.encoders import Encoders
+        encoders = Encoders(args.model)
+        anns = _annotations(args.annotations, args.format, IssueLog("error"), encoders.text[1])
         if not anns:
             raise ValueError(f"{args.annotations}: no annotated videos to index")
-        index = build_text_index(args.model, anns, args.out, kind=args.kind,
+        index = build_text_index(encoders, anns, args.out, kind=args.kind,
                                  params=_params(args), progress=not args.quiet,
                                  overwrite=args.overwrite)
         print(f"{args.out}: {len(index):,} paragraphs, {index.dim}-d, {index.kind}")

@@ -317,12 +317,13 @@ def _check_sum(path, name, checksums):
                              f"the index was built); rebuild the index")
 
 
-def verify(path):
-    """Checks an index folder in full: loads it (shapes, dtypes, small files' checksums), then
-    every file's sha256, and every row finite and of unit length (read in blocks, so a
-    memory-mapped file of any size is checked in bounded memory). Returns a summary dict;
-    raises IndexFileError naming the first bad file."""
-    index = GalleryIndex.load(path)
+def verify(path, index=None):
+    """Checks an index folder in full: loads it (shapes, dtypes, small files' checksums; or
+    takes `index`, GalleryIndex.load(path) already done), then every file's sha256, and every
+    row finite and of unit length (read in blocks, so a memory-mapped file of any size is
+    checked in bounded memory). Returns a summary dict; raises IndexFileError naming the first
+    bad file."""
+    index = index if index is not None else GalleryIndex.load(path)
     with open(os.path.join(path, "index.json")) as f:
         checksums = json.load(f).get("checksums") or {}
     if index.kind != "exact" and "faiss.index" not in checksums and checksums:

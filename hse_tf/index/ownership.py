@@ -14,15 +14,12 @@ replaced. clips/ must itself be a clip index, and thumbnails/ only the <key>/vid
 
 import json
 import os
-import re
 
 from hse_tf.data.outputs import OutputKind
 from hse_tf.index import thumbnails
 
 CONTENTS = ("videos", "clips", "paragraphs")
 INDEX_FILES = frozenset({"index.json", "ids.json", "embeddings.npy", "faiss.index"})
-_THUMB_DIR = re.compile(r"[0-9a-f]{20}")
-_THUMB_FILE = re.compile(r"video\.jpg|clip-\d{4,}\.jpg")
 
 
 def read_content(path):
@@ -45,11 +42,11 @@ def _thumbnails_problem(folder):
         return f"{folder}: not a thumbnails folder"
     for key in os.listdir(folder):
         sub = os.path.join(folder, key)
-        if not _THUMB_DIR.fullmatch(key) or os.path.islink(sub) or not os.path.isdir(sub):
+        if not thumbnails.THUMB_DIR.fullmatch(key) or os.path.islink(sub) or not os.path.isdir(sub):
             return f"{sub}: not a thumbnail folder that index build writes"
         for name in os.listdir(sub):
             file = os.path.join(sub, name)
-            if not _THUMB_FILE.fullmatch(name) or os.path.islink(file) or not os.path.isfile(
+            if not thumbnails.THUMB_FILE.fullmatch(name) or os.path.islink(file) or not os.path.isfile(
                     file):
                 return f"{file}: not a thumbnail that index build writes"
     return None

@@ -14,6 +14,7 @@ features of the same videos.
 import hashlib
 import json
 import os
+import re
 
 from hse_tf.data.atomic import atomic_dir, atomic_path, read_json_object
 
@@ -21,9 +22,13 @@ THUMBNAILS = "thumbnails"
 MEDIA = "media.json"
 SHORT_SIDE = 180
 SAMPLE_FPS = 8.0  # frames decoded per second to pick the ones nearest the wanted times
+# The layout thumb_file writes: thumbnails/<THUMB_DIR>/<THUMB_FILE>
+THUMB_DIR = re.compile(r"[0-9a-f]{20}")  # thumb_key of a video id
+THUMB_FILE = re.compile(r"video\.jpg|clip-\d{4,}\.jpg")
 
 
 def thumb_key(video_id):
+    """The folder name of a video's thumbnails (it matches THUMB_DIR)."""
     return hashlib.sha1(str(video_id).encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
@@ -115,7 +120,6 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 def check_thumbnails(index_dir, video_ids):
     """thumbnails/ holds one folder per indexed video (`video_ids`: a set of str), each with
     video.jpg and clip-NNNN.jpg files that are JPEGs; ValueError naming the first bad one."""
-    import re
     folder = os.path.join(index_dir, THUMBNAILS)
     if not os.path.lexists(folder):
         return
@@ -128,7 +132,7 @@ def check_thumbnails(index_dir, video_ids):
             raise ValueError(f"{sub}: not the thumbnail folder of an indexed video")
         for name in sorted(os.listdir(sub)):
             file = os.path.join(sub, name)
-            if not re.fullmatch(r"video\.jpg|clip-\d{4,}\.jpg", name) or not os.path.isfile(file):
+            if not THUMB_FILE.fullmatch(name) or not os.path.isfile(file):
                 raise ValueError(f"{file}: video {keys[key]}: not a thumbnail index build writes")
             with open(file, "rb") as f:
                 if f.read(3) != JPEG_MAGIC:

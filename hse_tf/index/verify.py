@@ -17,19 +17,20 @@ def verify_folder(path):
     if found is None:
         raise IndexFileError(f"{os.path.join(path, 'index.json')}: not an hse_tf index's "
                              f"metadata")
-    out = [verify(path)]
+    index = GalleryIndex.load(path)
+    out = [verify(path, index)]
     clips = os.path.join(path, "clips")
     if found != "videos":
         return out
-    ids = GalleryIndex.load(path).ids
-    known = {str(v) for v in ids}
+    known = {str(v) for v in index.ids}
     if os.path.lexists(clips):
         content = ownership.read_content(clips)
         if content != "clips":
             raise IndexFileError(f"{clips}: holds {'an index of ' + content if content else 'no index'}, "
                                  f"not the clip index of {path}")
-        out.append(verify(clips))
-        for row, entry in enumerate(GalleryIndex.load(clips).ids):
+        clip_index = GalleryIndex.load(clips)
+        out.append(verify(clips, clip_index))
+        for row, entry in enumerate(clip_index.ids):
             if not isinstance(entry, dict) or str(entry.get("video")) not in known:
                 raise IndexFileError(f"{os.path.join(clips, 'ids.json')}: row {row}: field "
                                      f"'video' names no video of {path}")

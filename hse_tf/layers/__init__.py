@@ -2,6 +2,7 @@
 their registry ENCODERS, the GRU decoder, and values + lengths <-> padded helpers."""
 
 from hse_tf.layers.attention_encoder import AttentionEncoder
+from hse_tf.layers.attention_config import AttentionConfig
 from hse_tf.layers.encoders import (DEFAULT_HIDDEN, ENCODERS, is_contextual, level_options,
                                    make_encoder)
 from hse_tf.layers.sequence_decoder import SequenceDecoder

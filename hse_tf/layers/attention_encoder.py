@@ -3,11 +3,11 @@
 import keras
 import tensorflow as tf
 
+from hse_tf.layers.attention_config import DEFAULTS, POOLINGS, POSITIONS
 from hse_tf.layers.ragged import pad_rows
 
-POSITIONS = ("sinusoidal", "learned")
 MIN_BLOCK = 32  # the shortest block rows are packed into (AttentionEncoder._packed_call)
-POOLINGS = ("mean_max", "cls")
+NEG = -1e9  # a masked key's score: its weight is exactly 0 after the softmax
 
 
 def sinusoidal(length, dim):
@@ -52,15 +52,23 @@ class AttentionEncoder(keras.layers.Layer):
 
     positions: 'sinusoidal' (any length) or 'learned' (up to max_len steps).
     pooling: 'mean_max' (mean + channel-wise max over the valid steps, the GRU encoder's max
-    plus a mean) or 'cls' (a learned token's output).
+    plus a mean), 'cls' (a learned token's output) or 'attention' (COOT's attention-aware
+    feature aggregation: a two-layer perceptron scores every valid step once per head, a
+    softmax over the row's steps weights them, and each head's share of the channels is its
+    weighted sum).
     contextual (COOT's contextual attention, for the clip -> video and sentence -> paragraph
     level): every block also cross-attends from the row's steps to a context sequence, the
     whole video's frames (or the paragraph's words), passed as call(..., context=(values
-    [N, S, context_dim] or [sum(S), context_dim], context_lengths [N])).
+    [N, S, context_dim] or [sum(S), context_dim], context_lengths [N])). The context first
+    goes through `context_layers` Transformer blocks of its own (COOT's encoded context; 0:
+    the projected frames or words as they are).
+    Defaults: hse_tf.layers.AttentionConfig.
     """
 
-    def __init__(self, units, layers=1, heads=4, ff_dim=0, dropout=0.1, positions="sinusoidal",
-                 pooling="mean_max", max_len=512, contextual=False, context_dim=None, **kwargs):
+    def __init__(self, units, layers=DEFAULTS.layers, heads=DEFAULTS.heads,
+                 ff_dim=DEFAULTS.ff_dim, dropout=DEFAULTS.dropout, positions=DEFAULTS.positions,
+                 pooling=DEFAULTS.pooling, max_len=512, contextual=DEFAULTS.contextual,
+                 context_dim=None, context_layers=DEFAULTS.context_layers, **kwargs):
         super().__init__(**kwargs)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
@@ -84,7 +92,12 @@ class AttentionEncoder(keras.layers.Layer):
         self.ff2 = [keras.layers.Dense(units, name=f"ff2_{i}") for i in range(layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.drop = keras.layers.Dropout(dropout)
+        if pooling == "attention":  # COOT's AF: scores per head from a two-layer perceptron
+            self.pool_hidden = keras.layers.Dense(units, activation="gelu", use_bias=False,
+                                                  name="pool_hidden")
+            self.pool_scores = keras.layers.Dense(heads, use_bias=False, name="pool_scores")
         self.contextual, self.context_dim = bool(contextual), context_dim
+        self.context_layers = int(context_layers) if self.contextual else 0
         if self.contextual:
             if not context_dim:
                 raise ValueError(f"{self.name}: contextual attention needs the context's "
@@ -94,6 +107,17 @@ class AttentionEncoder(keras.layers.Layer):
             self.cross = [keras.layers.MultiHeadAttention(heads, units // heads, dropout=dropout,
                                                           name=f"context_attention_{i}")
                           for i in range(layers)]
+            c = range(self.context_layers)  # the context's own blocks (encoded context)
+            self.ctx_norm1 = [ln(epsilon=1e-6, name=f"context_norm1_{j}") for j in c]
+            self.ctx_attention = [keras.layers.MultiHeadAttention(
+                heads, units // heads, dropout=dropout, name=f"context_self_attention_{j}")
+                for j in c]
+            self.ctx_norm2 = [ln(epsilon=1e-6, name=f"context_norm2_{j}") for j in c]
+            self.ctx_ff1 = [keras.layers.Dense(self.ff_dim, activation="gelu",
+                                               name=f"context_ff1_{j}") for j in c]
+            self.ctx_ff2 = [keras.layers.Dense(units, name=f"context_ff2_{j}") for j in c]
+            if self.context_layers:
+                self.ctx_final_norm = ln(epsilon=1e-6, name="context_final_norm")
 
     def build(self, input_shape):
         self.project.build((None, None, input_shape[-1]))
@@ -109,6 +133,17 @@ class AttentionEncoder(keras.layers.Layer):
                 self.cross[i].build(shape, shape)
         if self.contextual:
             self.context_project.build((None, None, self.context_dim))
+            for j in range(self.context_layers):
+                self.ctx_norm1[j].build(shape)
+                self.ctx_attention[j].build(shape, shape)
+                self.ctx_norm2[j].build(shape)
+                self.ctx_ff1[j].build(shape)
+                self.ctx_ff2[j].build((None, None, self.ff_dim))
+            if self.context_layers:
+                self.ctx_final_norm.build(shape)
+        if self.pooling == "attention":
+            self.pool_hidden.build(shape)
+            self.pool_scores.build(shape)
         self.final_norm.build(shape)
         if self.positions == "learned":
             self.position_table = self.add_weight(
@@ -147,17 +182,26 @@ class AttentionEncoder(keras.layers.Layer):
         attend = tf.tile(valid[:, None, :], [1, steps, 1])
         ctx = ctx_mask = None
         if self.contextual:
-            ctx, ctx_mask = self._context(context, steps, dtype)
+            ctx, ctx_mask = self._context(context, steps, dtype, training)
         x = self._blocks(x, attend, training, ctx, ctx_mask)
         if self.pooling == "cls":
             return x[:, len(prefix) - 1]
         steps_only = x[:, len(prefix):]
         own = valid[:, len(prefix):]
+        if self.pooling == "attention":
+            scores = tf.where(own[..., None], self._pool_scores(steps_only, training), NEG)
+            weights = tf.nn.softmax(scores, axis=1)  # [N, T, heads], over each row's steps
+            heads = tf.reshape(steps_only, [n, steps - len(prefix), self.heads, -1])
+            return tf.reshape(tf.reduce_sum(heads * weights[..., None], 1), [n, self.units])
         mask = tf.cast(own, x.dtype)[..., None]
         mean = tf.reduce_sum(steps_only * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1)
         lowest = tf.constant(x.dtype.min, x.dtype)
         top = tf.reduce_max(tf.where(own[..., None], steps_only, lowest), 1)
         return mean + top
+
+    def _pool_scores(self, x, training):
+        """COOT's attention-aware pooling scores: [..., units] -> [..., heads]."""
+        return self.pool_scores(self.drop(self.pool_hidden(x), training=training))
 
     def _position_table(self, steps):
         """[steps, units] position encodings (sinusoidal, or the learned table's first rows)."""
@@ -168,12 +212,16 @@ class AttentionEncoder(keras.layers.Layer):
             message=f"{self.name}: a sequence is longer than max_len={self.max_len}")
         return self.position_table[:steps]
 
-    def _blocks(self, x, attend, training, ctx=None, ctx_mask=None):
-        """The Transformer blocks and the final norm over x [R, T, units], attention masked by
-        attend [R, T, T]."""
+    def _blocks(self, x, attend, training, ctx=None, ctx_mask=None, slots=None, token_slot=None):
+        """The Transformer blocks and the final norm. Padded: x [R, T, units], attention masked
+        by attend [R, T, T]. Packed (slots given): x [M, units] holds the real tokens only,
+        attend [B, L, L] masks blocks of L slots, slots [B * L] names each slot's token (M: an
+        empty slot) and token_slot [M] each token's slot; only attention itself runs on the
+        blocks, every per-token layer on the M tokens."""
+        bias = tf.cast(tf.where(attend, 0.0, NEG)[:, None], x.dtype)  # [R, 1, T, T], every head
         for i in range(self.num_layers):
             h = self.norm1[i](x)
-            x = x + self.drop(self.attention[i](h, h, attention_mask=attend, training=training),
+            x = x + self.drop(self._self_attention(i, h, bias, training, slots, token_slot),
                               training=training)
             if self.contextual:
                 h = self.norm_c[i](x)
@@ -183,26 +231,53 @@ class AttentionEncoder(keras.layers.Layer):
             x = x + self.drop(self.ff2[i](self.ff1[i](h)), training=training)
         return self.final_norm(x)
 
+    def _self_attention(self, i, x, bias, training, slots=None, token_slot=None):
+        """Block i's self-attention with its MultiHeadAttention's weights (the same maths as
+        calling that layer): one product for queries, keys and values, the mask as an additive
+        bias [R, 1, T, T] shared by every head, batched products per block of T slots. Packed
+        (see _blocks): the products of tokens run on the tokens, and only the scores, softmax
+        and weighted values on the blocks."""
+        mha = self.attention[i]
+        q, k, v, o = mha._query_dense, mha._key_dense, mha._value_dense, mha._output_dense
+        units, heads, dtype = self.units, self.heads, x.dtype
+        size = units // heads
+        kernel = tf.cast(tf.reshape(tf.concat([q.kernel, k.kernel, v.kernel], 1), [units, -1]),
+                         dtype)  # [U, 3 * U]: queries, keys, values of every head
+        b = tf.cast(tf.reshape(tf.concat([q.bias, k.bias, v.bias], 0), [-1]), dtype)
+        qkv = tf.matmul(tf.reshape(x, [-1, units]), kernel) + b  # [tokens, 3U]
+        if slots is not None:  # tokens -> block slots; an empty slot reads zeros
+            qkv = tf.gather(tf.concat([qkv, tf.zeros([1, 3 * units], dtype)], 0), slots)
+        r, t = tf.shape(bias)[0], tf.shape(bias)[2]
+        qkv = tf.reshape(qkv, [r, t, 3, heads, size])
+        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [R, H, T, S]
+        scores = tf.matmul(q * (1.0 / size ** 0.5), k, transpose_b=True) + bias
+        probs = self.drop(tf.nn.softmax(scores), training=training)
+        out = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, units])
+        if slots is not None:  # block slots -> tokens
+            out = tf.gather(out, token_slot)
+        out = tf.matmul(out, tf.cast(tf.reshape(o.kernel, [units, units]), dtype))
+        return tf.reshape(out + tf.cast(o.bias, dtype), tf.shape(x))
+
     def _packed_call(self, values, lengths, initial_state, training, starts):
-        """The same computation on rows packed into blocks instead of padded to the longest.
+        """The same computation without padding: only attention runs on blocks of slots.
 
         Each row's tokens (its context token and CLS token, then its steps) are placed back to
         back in blocks of `block` slots (`block` = the longest row, at least MIN_BLOCK), rows
         longest first, a new block when the next row does not fit (next-fit). Attention is
-        masked to the row's own tokens (a block-diagonal mask by segment id), positions count
-        from each row's start, and pooling reads each row's own steps: a row's output is the
-        padded computation's, up to float rounding, while the projections, feed-forward layers
-        and attention run on about the real tokens instead of rows x the longest row.
+        masked to the row's own tokens (a block-diagonal mask by segment id) and positions
+        count from each row's start. The projections, feed-forward layers, norms and pooling
+        run on the real tokens ([tokens, units], no empty slot); queries, keys and values are
+        gathered into the blocks for the scores and gathered back after: a row's output is
+        the padded computation's, up to float rounding.
         (Blocks of several sizes, each row in the smallest that holds it, were measured
         slower on 2 CPU cores: one block stack per size costs more than the shorter blocks
         save; docs/encoders.md.)
         """
         lengths = tf.cast(lengths, tf.int32)
-        if starts is not None:  # rows back to back first (they may overlap in `values`)
+        x = self.project(values)  # [V, units]: each value projected once
+        if starts is not None:  # rows back to back (they may share values)
             shift = tf.cast(starts, tf.int32) - tf.cumsum(lengths, exclusive=True)
-            values = tf.gather(values, tf.repeat(shift, lengths) + tf.range(
-                tf.reduce_sum(lengths)))
-        x = self.project(values)  # [V, units]: each real step projected once
+            x = tf.gather(x, tf.repeat(shift, lengths) + tf.range(tf.reduce_sum(lengths)))
         dtype, n = x.dtype, tf.shape(lengths)[0]
         prefix = []
         if initial_state is not None:
@@ -216,31 +291,39 @@ class AttentionEncoder(keras.layers.Layer):
         slots = blocks * block
         row = tf.repeat(tf.range(n), lengths)  # the row of each step
         within = tf.range(tf.shape(row)[0]) - tf.gather(tf.cumsum(lengths, exclusive=True), row)
-        step_slot = tf.gather(first, row) + p + within
-        prefix_slot = [first + k for k in range(p)]
-        every_slot = tf.concat(prefix_slot + [step_slot], 0)[:, None]
-        packed = tf.scatter_nd(every_slot, tf.concat(prefix + [x], 0),
-                               tf.stack([slots, self.units]))
-        segment = tf.scatter_nd(every_slot, tf.concat([tf.range(n)] * p + [row], 0) + 1,
-                                [slots]) - 1  # -1: an empty slot
-        position = tf.scatter_nd(every_slot, tf.concat(
-            [tf.fill([n], k) for k in range(p)] + [within + p], 0), [slots])
-        table = self._position_table(tf.reduce_max(tokens))
-        packed += tf.cast(tf.gather(table, position), dtype)
+        # tokens: the prefix tokens (p x n, token k of row i at k * n + i), then the steps
+        token_slot = tf.concat([first + k for k in range(p)] + [
+            tf.gather(first, row) + p + within], 0)
+        count = tf.shape(token_slot)[0]
+        slot_token = tf.scatter_nd(token_slot[:, None], tf.range(count) + 1, [slots]) - 1
+        slot_token = tf.where(slot_token < 0, count, slot_token)  # count: an empty slot
+        segment = tf.scatter_nd(token_slot[:, None], tf.concat([tf.range(n)] * p + [row], 0)
+                                + 1, [slots]) - 1  # -1: an empty slot
+        position = tf.concat([tf.fill([n], k) for k in range(p)] + [within + p], 0)
+        x = tf.concat(prefix + [x], 0)
+        x += tf.cast(tf.gather(self._position_table(tf.reduce_max(tokens)), position), dtype)
         segment = tf.reshape(segment, [blocks, block])
         same = tf.equal(segment[:, :, None], segment[:, None, :]) & (segment[:, None, :] >= 0)
         attend = same | tf.eye(block, dtype=tf.bool)[None]  # empty slots attend to themselves
-        x = self._blocks(tf.reshape(packed, [blocks, block, self.units]), attend, training)
-        x = tf.reshape(x, [slots, self.units])
+        x = self._blocks(x, attend, training, slots=slot_token, token_slot=token_slot)
         if self.pooling == "cls":
-            return tf.gather(x, prefix_slot[-1])
-        own = tf.gather(x, step_slot)
+            return x[(p - 1) * n:p * n]
+        own = x[p * n:]
+        if self.pooling == "attention":  # a softmax over each row's steps, per head
+            scores = self._pool_scores(own, training)  # [steps, heads]
+            scores -= tf.gather(tf.math.unsorted_segment_max(scores, row, n), row)
+            e = tf.exp(scores)
+            weights = e / tf.gather(tf.math.unsorted_segment_sum(e, row, n), row)
+            heads = tf.reshape(own, [-1, self.heads, self.units // self.heads])
+            pooled = tf.math.unsorted_segment_sum(heads * weights[..., None], row, n)
+            return tf.reshape(pooled, [n, self.units])
         count = tf.cast(tf.maximum(lengths, 1), dtype)[:, None]
         mean = tf.math.unsorted_segment_sum(own, row, n) / count
         return mean + tf.math.unsorted_segment_max(own, row, n)
 
-    def _context(self, context, steps, dtype):
-        """(projected context [N, S, units] with positions, cross-attention mask [N, steps, S])."""
+    def _context(self, context, steps, dtype, training=None):
+        """(the context [N, S, units]: projected, with positions, through its own blocks; the
+        cross-attention mask [N, steps, S])."""
         if context is None:
             raise ValueError(f"{self.name}: contextual attention needs context=(values, lengths)")
         values, lengths = context
@@ -250,10 +333,21 @@ class AttentionEncoder(keras.layers.Layer):
         ctx = self.context_project(tf.cast(values, dtype))
         ctx = ctx + tf.cast(sinusoidal(tf.shape(ctx)[1], self.units), dtype)[None]
         ctx_valid = tf.sequence_mask(lengths, tf.shape(ctx)[1])
+        if self.context_layers:
+            among = tf.tile(ctx_valid[:, None, :], [1, tf.shape(ctx)[1], 1])
+            for j in range(self.context_layers):
+                h = self.ctx_norm1[j](ctx)
+                ctx = ctx + self.drop(self.ctx_attention[j](h, h, attention_mask=among,
+                                                            training=training),
+                                      training=training)
+                h = self.ctx_norm2[j](ctx)
+                ctx = ctx + self.drop(self.ctx_ff2[j](self.ctx_ff1[j](h)), training=training)
+            ctx = self.ctx_final_norm(ctx)
         return ctx, tf.tile(ctx_valid[:, None, :], [1, steps, 1])
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "layers": self.num_layers,
                 "heads": self.heads, "ff_dim": self.ff_dim, "dropout": self.dropout,
                 "positions": self.positions, "pooling": self.pooling, "max_len": self.max_len,
-                "contextual": self.contextual, "context_dim": self.context_dim}
+                "contextual": self.contextual, "context_dim": self.context_dim,
+                "context_layers": self.context_layers}

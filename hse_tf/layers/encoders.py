@@ -1,6 +1,7 @@
 """Sequence encoders by name: every level of both towers takes one of these (values + lengths
 in, one embedding per row out), so a config picks them by flag."""
 
+from hse_tf.layers.attention_config import OPTIONS
 from hse_tf.layers.attention_encoder import AttentionEncoder
 from hse_tf.layers.sequence_encoder import SequenceEncoder
 
@@ -14,8 +15,7 @@ ENCODERS = {
     "attention": lambda units, gru_implementation, attention, name: AttentionEncoder(
         units, **(attention or {}), name=name),
 }
-ATTENTION_OPTIONS = ("layers", "heads", "ff_dim", "dropout", "positions", "pooling",
-                     "contextual")
+ATTENTION_OPTIONS = OPTIONS  # hse_tf.layers.AttentionConfig's fields
 
 
 def level_options(attention, context_dim=None):

@@ -5,14 +5,12 @@ import tensorflow as tf
 
 from hse_tf.losses import ranking, reconstruction
 from hse_tf.losses.cycle import cycle_consistency
+from hse_tf.losses.loss_config import DEFAULTS, OPTIONS  # noqa: F401 (OPTIONS: re-exported)
 
-# Every term the objective can report, in report order, and the options that configure it (the
-# run config's keys and the trainer's flags of the same names).
+# Every term the objective can report, in report order. The options that configure it are
+# LossConfig's fields (OPTIONS: the run config's keys and the trainer's flags).
 TERMS = ("match_high", "cluster_high", "match_low", "cluster_low", "match_flat", "recon_high",
          "recon_low", "cycle")
-OPTIONS = ("margin_high", "margin_low", "gamma", "hardest_negative", "w_match_high",
-           "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat", "tau_high",
-           "tau_low", "weak_low", "w_cycle")
 # Terms that need the low level (clips and sentences) and, for match_flat, the flat context.
 _LOW_LEVEL = ("match_low", "cluster_low", "recon_high", "recon_low", "cycle")
 
@@ -29,10 +27,13 @@ class HSELoss(keras.layers.Layer):
     (hse_tf.losses.cycle), off by default (HSE has no such term).
     """
 
-    def __init__(self, margin_high=0.2, margin_low=0.2, gamma=0.2, hardest_negative=False,
-                 w_match_high=1.0, w_match_low=1.0, w_cluster_high=1.0, w_cluster_low=1.0,
-                 w_match_flat=1.0, tau_high=5e-4, tau_low=1e-4, weak_low=False, w_cycle=0.0,
-                 **kwargs):
+    def __init__(self, margin_high=DEFAULTS.margin_high, margin_low=DEFAULTS.margin_low,
+                 gamma=DEFAULTS.gamma, hardest_negative=DEFAULTS.hardest_negative,
+                 w_match_high=DEFAULTS.w_match_high, w_match_low=DEFAULTS.w_match_low,
+                 w_cluster_high=DEFAULTS.w_cluster_high, w_cluster_low=DEFAULTS.w_cluster_low,
+                 w_match_flat=DEFAULTS.w_match_flat, tau_high=DEFAULTS.tau_high,
+                 tau_low=DEFAULTS.tau_low, weak_low=DEFAULTS.weak_low,
+                 w_cycle=DEFAULTS.w_cycle, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # GRU outputs carry Keras masks; the loss ignores them
         self.margin_high, self.margin_low, self.gamma = margin_high, margin_low, gamma

@@ -8,6 +8,8 @@ divided by N (one term per query and direction).
 
 import tensorflow as tf
 
+from hse_tf.losses.loss_config import DEFAULTS
+
 
 def l2_normalize(x):
     return tf.math.l2_normalize(x, axis=-1, epsilon=1e-12)
@@ -36,12 +38,12 @@ def bidirectional_hinge(sim, margin, hardest=False):
     return (tf.reduce_sum(cost_row) + tf.reduce_sum(cost_col)) / (nf * nf)
 
 
-def match_loss(a, b, margin=0.2, hardest=False):
+def match_loss(a, b, margin=DEFAULTS.margin_high, hardest=False):
     """Cross-modal match loss between paired rows of a and b (Eq. 4 / Eq. 5)."""
     return bidirectional_hinge(cosine_matrix(a, b), margin, hardest)
 
 
-def cluster_loss(a, b, gamma=0.2, hardest=False):
+def cluster_loss(a, b, gamma=DEFAULTS.gamma, hardest=False):
     """Within-modality loss (Eqs. 6-7): penalises distinct items with cosine above 1 - gamma.
 
     The same hinge on the self-similarity matrices (positives = self-match = 1), the two
@@ -67,7 +69,8 @@ def block_mean_similarity(clips, sentences, clip_counts, sentence_counts):
     return averaging(clip_counts) @ sim @ tf.transpose(averaging(sentence_counts))
 
 
-def weak_match_loss(clips, sentences, clip_counts, sentence_counts, margin=0.2, hardest=False):
+def weak_match_loss(clips, sentences, clip_counts, sentence_counts, margin=DEFAULTS.margin_low,
+                    hardest=False):
     """Low-level match under weak correspondence (Eq. 14)."""
     return bidirectional_hinge(
         block_mean_similarity(clips, sentences, clip_counts, sentence_counts), margin, hardest)

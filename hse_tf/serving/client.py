@@ -25,8 +25,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from hse_tf.export.requests import text_request, video_request
+from hse_tf.serving.limits import MAX_MESSAGE
 
-MAX_MESSAGE = 256 * 2**20
 
 
 class HSEClient:

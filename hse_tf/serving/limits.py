@@ -22,6 +22,9 @@ import tensorflow as tf
 # Which repeated field of a TensorProto carries the values of each dtype.
 _VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "string_val", "scomplex_val",
                  "int64_val", "bool_val", "dcomplex_val", "uint32_val", "uint64_val")
+# gRPC's message limit of the server and the client: a batch of long videos' features easily
+# exceeds gRPC's 4 MB default.
+MAX_MESSAGE = 256 << 20
 STRING_OVERHEAD = 64  # bytes counted per string element (numpy object + Python bytes header)
 
 
@@ -36,7 +39,7 @@ class LimitError(Exception):
 @dataclasses.dataclass(frozen=True)
 class RequestLimits:
     max_elements: int = 1 << 26           # per input (64M float32 = 256 MB)
-    max_bytes: int = 256 << 20            # per input, declared; = the gRPC message limit
+    max_bytes: int = MAX_MESSAGE          # per input, declared; = the gRPC message limit
     max_strings: int = 1 << 16            # per string input (sentences in a request)
     broadcast_max: int = 1024             # shapes up to this may be filled from fewer values
     max_inflight_bytes: int = 1 << 30     # declared input bytes of all requests in flight

@@ -37,11 +37,10 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
 from hse_tf.serving.batching import (Batcher, BatchingParameters, QueueFull, batchable,
                                      call_signature)
 from hse_tf.cli import is_loopback
-from hse_tf.serving.limits import (InflightBudget, LimitError, RequestLimits, max_message_bytes,
-                                  request_bytes)
+from hse_tf.serving.limits import (MAX_MESSAGE, InflightBudget, LimitError, RequestLimits,
+                                   max_message_bytes, request_bytes)
 from hse_tf.serving.model_registry import ModelRegistry, NotFound
 
-MAX_MESSAGE = 256 * 2**20  # a batch of long videos' features easily exceeds gRPC's 4 MB default
 
 
 class RequestError(Exception):

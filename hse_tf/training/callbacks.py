@@ -12,7 +12,7 @@ from absl import logging
 
 from hse_tf.training import checkpoints
 from hse_tf.data.atomic import atomic_path
-from hse_tf.evaluation import embed_fn, embed_split, retrieval
+from hse_tf.evaluation import EVALUATORS, embed_fn, embed_split
 
 
 class NonFiniteLoss(ValueError):
@@ -24,8 +24,8 @@ class TrainMonitor(keras.callbacks.Callback):
     summaries (train loss terms, learning rate, R@K, hparams, projector), saves a checkpoint, and
     prints one progress line per epoch."""
 
-    def __init__(self, run_dir, cfg, order, val_split, feature_dim, eval_batch_size=64,
-                 projector_max=2000, steps_per_epoch=None, verbose=1):
+    def __init__(self, run_dir, cfg, order, val_split, feature_dim, eval_batch_size,
+                 projector_max, steps_per_epoch=None, verbose=1):
         super().__init__()
         self.steps_per_epoch, self.verbose = steps_per_epoch, verbose
         self._bar = None
@@ -85,10 +85,13 @@ class TrainMonitor(keras.callbacks.Callback):
     def _evaluate(self):
         if self.val_split is None:
             return None
+        return dict(EVALUATORS["retrieval"](self.eval_batch_size).run(
+            self.model, self.val_split, self._embed_fn()))
+
+    def _embed_fn(self):
         if self._embed is None:
             self._embed = embed_fn(self.model, self.feature_dim)
-        emb = embed_split(self.model, self.val_split, self.eval_batch_size, self._embed)
-        return emb, retrieval(emb)
+        return self._embed
 
     def on_epoch_end(self, epoch, logs=None):
         self._close_bar()
@@ -104,7 +107,7 @@ class TrainMonitor(keras.callbacks.Callback):
         last = epoch + 1 == self.params.get("epochs", epoch + 1)
         metrics_line = ""
         if self.val_split is not None and (last or (every and (epoch + 1) % every == 0)):
-            emb, metrics = self._evaluate()
+            metrics = self._evaluate()  # the evaluator registry's 'retrieval'
             self.last_metrics = metrics
             with self.val_writer.as_default():
                 for direction, m in metrics.items():
@@ -113,7 +116,8 @@ class TrainMonitor(keras.callbacks.Callback):
             metrics_line = (f" | val p2v R@1 {metrics['p2v']['R@1']:.1f} "
                             f"v2p R@1 {metrics['v2p']['R@1']:.1f}")
             if last and self.projector_max:
-                self._projector(emb)
+                self._projector(embed_split(self.model, self.val_split, self.eval_batch_size,
+                                            self._embed_fn()))
         self.train_writer.flush()
         self.val_writer.flush()
         checkpoints.save(self.run_dir, epoch + 1, self.model,
@@ -134,7 +138,7 @@ class TrainMonitor(keras.callbacks.Callback):
         results.json."""
         if self.last_metrics is None and self.val_split is not None:
             self.set_model(model)  # a Keras 3 callback's model is set, not assigned
-            self.last_metrics = self._evaluate()[1]
+            self.last_metrics = self._evaluate()
         if self.last_metrics is not None:
             with atomic_path(os.path.join(self.run_dir, checkpoints.RESULTS)) as tmp:
                 with open(tmp, "w") as f:

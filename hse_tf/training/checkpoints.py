@@ -1,8 +1,10 @@
-"""A run folder's layout, and its per-epoch checkpoints: model weights, optimizer state and
-progress, written atomically.
+"""A run folder's layout, and its per-epoch checkpoints: model weights with the optimizer's
+state, and progress, written atomically.
 
-Layout: RUN_DIR/ckpt-EEEE/{model.weights.h5, optimizer.npz, state.json} and RUN_DIR/checkpoint.json
-naming the latest. A checkpoint folder appears whole or not at all (atomic rename), and the pointer
+Layout: RUN_DIR/ckpt-EEEE/{model.weights.h5, state.json} and RUN_DIR/checkpoint.json naming the
+latest. Keras' weights file holds the compiled model's optimizer variables too, and
+load_weights restores them into a built optimizer. (Checkpoints from before 2026-12-03 also
+hold optimizer.npz, a second copy of the same variables; a resume from one still reads it.) A checkpoint folder appears whole or not at all (atomic rename), and the pointer
 is updated only after it, so a run killed at any moment resumes from the last complete epoch.
 """
 
@@ -23,8 +25,7 @@ RESULTS = "results.json"  # the final validation metrics
 LOGS = "logs"  # TensorBoard
 RUN_FILES = (RUN_CONFIG, VOCAB, POINTER, RESULTS, LOGS)
 CHECKPOINT_NAME = re.compile(r"ckpt-\d{4,}")
-# A complete checkpoint holds at least these (every reader needs them; a resume also reads
-# optimizer.npz, and says so in one line when it is missing).
+# A complete checkpoint holds these (every reader needs them).
 CHECKPOINT_FILES = ("model.weights.h5", "state.json")
 
 
@@ -35,10 +36,7 @@ def checkpoint_name(epoch):
 def save(run_dir, epoch, model, state):
     name = checkpoint_name(epoch)
     with atomic_dir(os.path.join(run_dir, name)) as tmp:
-        model.save_weights(os.path.join(tmp, "model.weights.h5"))
-        opt = model.optimizer
-        np.savez(os.path.join(tmp, "optimizer.npz"),
-                 **{f"v{i:05d}": v.numpy() for i, v in enumerate(opt.variables)})
+        model.save_weights(os.path.join(tmp, "model.weights.h5"))  # optimizer included
         with open(os.path.join(tmp, "state.json"), "w") as f:
             json.dump({**state, "epoch": epoch}, f, indent=1)
     with atomic_path(os.path.join(run_dir, POINTER)) as tmp:
@@ -120,7 +118,7 @@ def read_results(run_dir):
 
 def restore(ckpt_dir, model, with_optimizer=True):
     """Loads weights (and optimizer state) into a built model; returns the saved state dict."""
-    if with_optimizer:  # built first, so load_weights restores it too (the npz then confirms)
+    if with_optimizer:  # built first, so that load_weights restores it too
         model.optimizer.build(model.trainable_variables)
     weights = os.path.join(ckpt_dir, "model.weights.h5")
     try:
@@ -130,9 +128,16 @@ def restore(ckpt_dir, model, with_optimizer=True):
     except Exception as e:  # h5py's OSError/KeyError, Keras' ValueError: none names the file
         raise ValueError(f"{weights}: cannot load the model weights ("
                          f"{' '.join(str(e).split()) or type(e).__name__})") from None
-    if with_optimizer:
-        opt = model.optimizer
-        npz = os.path.join(ckpt_dir, "optimizer.npz")
+    state = read_state(ckpt_dir)
+    if not with_optimizer:
+        return state
+    opt = model.optimizer
+    npz = os.path.join(ckpt_dir, "optimizer.npz")  # checkpoints from before: a second copy
+    if not os.path.exists(npz):
+        if state.get("epoch", 0) >= 1 and int(opt.iterations.numpy()) == 0:
+            raise ValueError(f"{weights}: holds no optimizer state (0 steps after epoch "
+                             f"{state['epoch']}); it cannot be resumed exactly")
+    else:
         try:
             with np.load(npz) as z:
                 values = [z[k] for k in sorted(z.files)]
@@ -145,4 +150,4 @@ def restore(ckpt_dir, model, with_optimizer=True):
                              f"optimizer {len(opt.variables)}")
         for var, val in zip(opt.variables, values):
             var.assign(val)
-    return read_state(ckpt_dir)
+    return state

@@ -14,13 +14,34 @@ import numpy as np
 
 from hse_tf.data import annotations as ann_lib
 from hse_tf.data import demo
+from hse_tf.data.data_config import DEFAULTS as DATA_DEFAULTS
+from hse_tf.data.data_config import RANDOM_WORD_VECTORS, DataConfig
 from hse_tf.data.errors import IssueLog
 from hse_tf.data.features import open_features
+from hse_tf.data.options import defaults
+from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.data.video_dataset import VideoDataset
 from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
 from hse_tf.data.word_vectors import load_word_vectors
-from hse_tf.losses.hse_loss import OPTIONS as LOSS_OPTIONS
+from hse_tf.layers.attention_config import AttentionConfig
+from hse_tf.losses.loss_config import OPTIONS as LOSS_OPTIONS
+from hse_tf.losses.loss_config import LossConfig
 from hse_tf.models import DEFAULT_HIDDEN, HSEModel, build_model
+from hse_tf.models.model_config import ModelConfig
+from hse_tf.training.train_config import MIXED_POLICIES, TrainConfig
+
+# A run config: the fields of these typed configs, each owned by its part (run_config.json).
+RUN_CONFIGS = (DataConfig, ModelConfig, AttentionConfig, LossConfig, TrainConfig)
+
+
+def run_config_keys():
+    """The keys of a run config (= the trainer's flags a run records), in order."""
+    return list(defaults(*RUN_CONFIGS))
+
+
+def run_defaults():
+    """A run config of every default (the trainer's flags untouched)."""
+    return defaults(*RUN_CONFIGS)
 
 
 # Numeric settings a run needs within bounds: {name: (lowest, why)}; checked before any work so a
@@ -50,7 +71,7 @@ def check_config(cfg):
         value = cfg.get(name)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"--{name} must be finite, got {value!r}")
-    for name in ("clipnorm", "global_clipnorm"):
+    for name in ("clipnorm", "global_clipnorm", "warmup_epochs"):
         value = cfg.get(name)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"--{name} must be a finite number >= 0, got {value!r}")
@@ -88,7 +109,8 @@ def make_split(cfg, split, vocab, issues=None):
     store = open_features(cfg["feature_layout"], cfg["features"], cfg.get("feature_dim") or None)
     if cfg.get("cache_features"):
         store = shared_cache(store)
-    return VideoDataset(anns, store, vocab, issues, cfg.get("max_frames", 80), name=split)
+    return VideoDataset(anns, store, vocab, issues, Preprocessing.from_run(cfg).max_frames,
+                        name=split)
 
 
 _CACHES = {}
@@ -108,8 +130,7 @@ def build_vocab(cfg, issues):
     return Vocabulary.build([s for a in anns for s in a.sentences], cfg.get("min_word_count", 1))
 
 
-RANDOM_WORD_VECTORS = "random"  # --word_vectors=random: no GloVe; learned from N(0, 0.1)
-DEFAULT_WORD_DIM = 300  # --word_dim with random word vectors (GloVe's own size otherwise)
+DEFAULT_WORD_DIM = DATA_DEFAULTS.word_dim  # random word vectors (GloVe's own size otherwise)
 
 
 def word_vector_matrix(cfg, vocab, train_sentences=()):
@@ -133,17 +154,19 @@ def word_vector_matrix(cfg, vocab, train_sentences=()):
     return matrix, coverage
 
 
-MIXED_POLICIES = {"none": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 def encoder_options(cfg):
     """low_encoder, high_encoder and attention options of a run config: --encoder for every
     level unless --low_encoder / --high_encoder say otherwise; runs from before attention
-    encoders are GRU runs."""
+    encoders are GRU runs, and an option a run's config lacks has its value of before the
+    option (attention_config.BEFORE)."""
+    from hse_tf.layers.attention_config import BEFORE
     from hse_tf.layers.encoders import ATTENTION_OPTIONS
     kind = cfg.get("encoder") or "gru"
     low, high = cfg.get("low_encoder") or kind, cfg.get("high_encoder") or kind
-    attention = ({k: cfg[k] for k in ATTENTION_OPTIONS if cfg.get(k) is not None}
+    attention = ({k: cfg[k] if cfg.get(k) is not None else BEFORE[k]
+                  for k in ATTENTION_OPTIONS if cfg.get(k) is not None or k in BEFORE}
                  if "attention" in (low, high) else {})
     return {"low_encoder": low, "high_encoder": high, "attention": attention}
 

@@ -14,6 +14,7 @@ import shutil
 
 from absl import logging
 
+from hse_tf.data.options import EVAL_BATCH_SIZE
 from hse_tf.training import checkpoints
 
 
@@ -25,8 +26,8 @@ class TrainOptions:
     strategy_name: str = "default"
     verbose: int = 1
     deterministic: bool = False
-    eval_batch_size: int = 64
-    projector_max: int = 2000
+    eval_batch_size: int = EVAL_BATCH_SIZE
+    projector_max: int = 2000  # validation videos in the Embedding Projector (0: off)
     profile_steps: tuple = None  # (first, last) global steps, 1-based
 
 
@@ -86,7 +87,8 @@ def claim_run_dir(run_dir, resume=False, overwrite=False):
 
 
 def train(cfg, run_dir, resume=False, strategy_name="default", verbose=1, deterministic=False,
-          eval_batch_size=64, projector_max=2000, profile_steps=None, overwrite=False):
+          eval_batch_size=TrainOptions.eval_batch_size,
+          projector_max=TrainOptions.projector_max, profile_steps=None, overwrite=False):
     """Runs training; returns the final validation metrics (or {} without a validation split).
 
     profile_steps: (first, last) global steps (1-based) to record a TensorBoard profile of,

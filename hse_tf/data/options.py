@@ -1,0 +1,21 @@
+"""`option`: a typed config's field with the metadata its command-line flag is made from.
+
+Each part of a run owns a frozen dataclass of its options (data.DataConfig,
+models.ModelConfig, layers.AttentionConfig, losses.LossConfig, training.TrainConfig); the
+trainer makes one flag per field (hse_tf.cli.define_flags), records the fields in
+run_config.json, and every reader of a run takes the defaults from the same classes."""
+
+import dataclasses
+
+EVAL_BATCH_SIZE = 64  # videos per batch when a split is embedded (evaluation, heads, training)
+
+
+def option(default, help, **meta):
+    """A field: its default, its flag's help, and optionally choices (a sequence, or a function
+    returning one, for registries that import TensorFlow), lower_bound, upper_bound."""
+    return dataclasses.field(default=default, metadata={"help": help, **meta})
+
+
+def defaults(*configs):
+    """{field: default} of the given config classes, in field order."""
+    return {f.name: f.default for c in configs for f in dataclasses.fields(c)}

@@ -1,0 +1,40 @@
+"""AttentionConfig: the attention encoders' options, their defaults and their flags, in one place."""
+
+import dataclasses
+
+from hse_tf.data.options import option
+
+POSITIONS = ("sinusoidal", "learned")
+POOLINGS = ("mean_max", "cls", "attention")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionConfig:
+    """Options of every attention encoder of a run (hse_tf.layers.AttentionEncoder): the trainer
+    makes a flag of each field (same name), saves them in run_config.json, and evaluation,
+    export and the heads rebuild the encoders from them."""
+
+    layers: int = option(1, "Attention encoders: Transformer blocks.", lower_bound=1)
+    heads: int = option(4, "Attention encoders: heads (must divide --hidden).", lower_bound=1)
+    ff_dim: int = option(0, "Attention encoders: feed-forward width (0: 2 x --hidden).",
+                         lower_bound=0)
+    dropout: float = option(0.1, "Attention encoders: dropout of attention and residuals.",
+                            lower_bound=0.0, upper_bound=0.9)
+    positions: str = option("sinusoidal", "Attention encoders: position encoding.",
+                            choices=POSITIONS)
+    pooling: str = option("mean_max", "Attention encoders: mean + max over valid steps, a CLS "
+                          "token, or 'attention' (COOT's attention-aware pooling: a learned "
+                          "softmax weighting of the valid steps, per head).", choices=POOLINGS)
+    contextual: bool = option(False, "Attention at the clip -> video and sentence -> paragraph "
+                              "level: every block also attends over the whole video's frames "
+                              "(the whole paragraph's words), COOT's contextual attention. "
+                              "Needs --high_encoder=attention.")
+    context_layers: int = option(1, "Contextual attention: Transformer blocks that encode the "
+                                 "context (the frames or words) before it is attended to, as "
+                                 "COOT does (0: the raw projected context).", lower_bound=0)
+
+
+DEFAULTS = AttentionConfig()
+OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
+# Runs from before an option existed behave as they did: their configs lack the key.
+BEFORE = {"context_layers": 0}

@@ -1,0 +1,57 @@
+"""Console scripts (hse-train, hse-index, ...) run their command as `python -m` does."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _run(args):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.mark.parametrize("script,module", [("hse-index", "hse_tf.index"),
+                                           ("hse-train", "hse_tf.train")])
+def test_a_script_is_its_module(script, module):
+    from hse_tf.scripts import COMMANDS
+    assert COMMANDS[script] == module
+    call = (f"import sys; sys.argv = [{script!r}, '--help']; "
+            f"from hse_tf import scripts; scripts.{script.replace('-', '_')}()")
+    via_script, via_module = _run([sys.executable, "-c", call]), _run(
+        [sys.executable, "-m", module, "--help"])
+    assert via_script.returncode == via_module.returncode, via_script.stderr[-2000:]
+    assert "--" in via_script.stdout  # its flags
+    def same(text):  # the program's name as either spells it
+        for name in (f"python -m {module}", script, module.rsplit(".", 1)[-1] + ".py",
+                     "__main__.py"):
+            text = text.replace(name, "PROG")
+        return text
+    assert same(via_script.stdout) == same(via_module.stdout)
+    # a bad flag: the command's one-line error and exit code, as python -m gives
+    bad = call.replace("'--help'", "'--no_such_flag=1'")
+    a, b = _run([sys.executable, "-c", bad]), _run([sys.executable, "-m", module,
+                                                    "--no_such_flag=1"])
+    assert a.returncode == b.returncode != 0 and a.stderr.strip().splitlines()[-1].startswith(
+        "error:") == b.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def test_every_script_is_installed_where_the_package_is():
+    """setup.cfg declares every command of hse_tf.scripts; a pip install puts them beside the
+    interpreter (skipped when this checkout is run without installing it)."""
+    import configparser
+
+    from hse_tf.scripts import COMMANDS
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    declared = dict(line.split(" = ") for line in
+                    cfg["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert declared == {k: f"hse_tf.scripts:{k.replace('-', '_')}" for k in COMMANDS}
+    installed = os.path.join(os.path.dirname(sys.executable), "hse-index")
+    if not os.path.exists(installed):
+        pytest.skip("hse_tf is not pip-installed in this interpreter's environment")
+    out = _run([installed, "--help"])
+    assert out.returncode == 0 and "build" in out.stdout
