@@ -3,7 +3,7 @@
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
         [--noise STD] [--settings correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
-        (also: attention_pool, attention_warmup, attention_coot)
+        (also: attention_mean_max, attention_warmup, attention_coot)
         [--extra NAME=FLAGS ...]
 
 --settings: the benchmark's noise settings (bench/known_answer.SETTINGS): "correlated" (the
@@ -45,12 +45,13 @@ ROOT = os.path.dirname(HERE)
 MODELS = {
     "fse": ["--model=fse"],
     "hse_gru": ["--model=hse", "--encoder=gru"],
-    "hse_attention": ["--model=hse", "--encoder=attention"],
+    "hse_attention": ["--model=hse", "--encoder=attention"],  # attention pooling (default)
+    "attention_mean_max": ["--model=hse", "--encoder=attention", "--pooling=mean_max"],
     "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],
     "attention_cycle": ["--model=hse", "--encoder=attention", "--w_cycle=0.01"],
-    # COOT's recipe, one part at a time (item 3 of issue 28): attention-aware pooling, a
-    # learning-rate warm-up, and all of it with contextual attention over an encoded context
-    "attention_pool": ["--model=hse", "--encoder=attention", "--pooling=attention"],
+    # COOT's recipe: attention-aware pooling is the default now (hse_attention; the pooling of
+    # before is attention_mean_max); a learning-rate warm-up; and all of it with contextual
+    # attention over an encoded context
     "attention_warmup": ["--model=hse", "--encoder=attention", "--warmup_epochs=1"],
     "attention_coot": ["--model=hse", "--encoder=attention", "--pooling=attention",
                        "--warmup_epochs=1", "--contextual", "--context_layers=1"],

@@ -18,7 +18,8 @@ def _encoder(**kw):
 
     from hse_tf.layers import AttentionEncoder
     keras.utils.set_random_seed(0)
-    return AttentionEncoder(8, **{"layers": 2, "heads": 2, "dropout": 0.0, **kw})
+    return AttentionEncoder(8, **{"layers": 2, "heads": 2, "dropout": 0.0, "pooling": "mean_max",
+                                  **kw})
 
 
 POOLED = [{}, {"pooling": "cls"}, {"positions": "learned"}, {"pooling": "attention"}]
@@ -145,7 +146,7 @@ def test_config_round_trip_and_registry():
     assert encoder_options(flags) == {
         "low_encoder": "attention", "high_encoder": "gru",
         "attention": {"layers": 3, "heads": 2, "ff_dim": 0, "dropout": 0.0,
-                      "context_layers": 0}}  # a config without it: a run from before
+                      "pooling": "mean_max", "context_layers": 0}}  # a config of before
     model = model_from_config({"model": "hse", "hidden": 8, **flags}, 6, 20, 5)
     assert isinstance(model.video_tower.clip_encoder, AttentionEncoder)
     assert isinstance(model.video_tower.video_encoder, SequenceEncoder)

@@ -22,9 +22,10 @@ class AttentionConfig:
                             lower_bound=0.0, upper_bound=0.9)
     positions: str = option("sinusoidal", "Attention encoders: position encoding.",
                             choices=POSITIONS)
-    pooling: str = option("mean_max", "Attention encoders: mean + max over valid steps, a CLS "
-                          "token, or 'attention' (COOT's attention-aware pooling: a learned "
-                          "softmax weighting of the valid steps, per head).", choices=POOLINGS)
+    pooling: str = option("attention", "Attention encoders: 'attention' (COOT's attention-aware "
+                          "pooling: a learned softmax weighting of the valid steps, per head; "
+                          "the best of bench/quality.py), mean + max over the valid steps, or a "
+                          "CLS token.", choices=POOLINGS)
     contextual: bool = option(False, "Attention at the clip -> video and sentence -> paragraph "
                               "level: every block also attends over the whole video's frames "
                               "(the whole paragraph's words), COOT's contextual attention. "
@@ -37,4 +38,4 @@ class AttentionConfig:
 DEFAULTS = AttentionConfig()
 OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
 # Runs from before an option existed behave as they did: their configs lack the key.
-BEFORE = {"context_layers": 0}
+BEFORE = {"context_layers": 0, "pooling": "mean_max"}
