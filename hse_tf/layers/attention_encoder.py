@@ -123,22 +123,16 @@ class AttentionEncoder(keras.layers.Layer):
         self.project.build((None, None, input_shape[-1]))
         shape = (None, None, self.units)
         for i in range(self.num_layers):
-            self.norm1[i].build(shape)
-            self.attention[i].build(shape, shape)
-            self.norm2[i].build(shape)
-            self.ff1[i].build(shape)
-            self.ff2[i].build((None, None, self.ff_dim))
+            self._build_block(shape, self.norm1[i], self.attention[i], self.norm2[i],
+                              self.ff1[i], self.ff2[i])
             if self.contextual:
                 self.norm_c[i].build(shape)
                 self.cross[i].build(shape, shape)
         if self.contextual:
             self.context_project.build((None, None, self.context_dim))
             for j in range(self.context_layers):
-                self.ctx_norm1[j].build(shape)
-                self.ctx_attention[j].build(shape, shape)
-                self.ctx_norm2[j].build(shape)
-                self.ctx_ff1[j].build(shape)
-                self.ctx_ff2[j].build((None, None, self.ff_dim))
+                self._build_block(shape, self.ctx_norm1[j], self.ctx_attention[j],
+                                  self.ctx_norm2[j], self.ctx_ff1[j], self.ctx_ff2[j])
             if self.context_layers:
                 self.ctx_final_norm.build(shape)
         if self.pooling == "attention":
@@ -153,6 +147,18 @@ class AttentionEncoder(keras.layers.Layer):
             self.cls = self.add_weight(shape=(self.units,), initializer="glorot_uniform",
                                        name="cls")
         self.built = True
+
+    def _build_block(self, shape, norm1, attention, norm2, ff1, ff2):
+        """Builds one pre-norm block's layers (the row's blocks and the context's alike)."""
+        norm1.build(shape)
+        attention.build(shape, shape)
+        norm2.build(shape)
+        ff1.build(shape)
+        ff2.build((None, None, self.ff_dim))
+
+    def _feed_forward(self, x, norm, ff1, ff2, training):
+        """A block's second half: x + dropout(feed-forward(norm(x)))."""
+        return x + self.drop(ff2(ff1(norm(x))), training=training)
 
     def call(self, inputs, lengths, initial_state=None, training=None, starts=None,
              context=None):
@@ -227,8 +233,7 @@ class AttentionEncoder(keras.layers.Layer):
                 h = self.norm_c[i](x)
                 x = x + self.drop(self.cross[i](h, ctx, attention_mask=ctx_mask,
                                                 training=training), training=training)
-            h = self.norm2[i](x)
-            x = x + self.drop(self.ff2[i](self.ff1[i](h)), training=training)
+            x = self._feed_forward(x, self.norm2[i], self.ff1[i], self.ff2[i], training)
         return self.final_norm(x)
 
     def _self_attention(self, i, x, bias, training, slots=None, token_slot=None):
@@ -340,8 +345,8 @@ class AttentionEncoder(keras.layers.Layer):
                 ctx = ctx + self.drop(self.ctx_attention[j](h, h, attention_mask=among,
                                                             training=training),
                                       training=training)
-                h = self.ctx_norm2[j](ctx)
-                ctx = ctx + self.drop(self.ctx_ff2[j](self.ctx_ff1[j](h)), training=training)
+                ctx = self._feed_forward(ctx, self.ctx_norm2[j], self.ctx_ff1[j],
+                                         self.ctx_ff2[j], training)
             ctx = self.ctx_final_norm(ctx)
         return ctx, tf.tile(ctx_valid[:, None, :], [1, steps, 1])
 
