@@ -11,6 +11,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("HSE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """The suite runs on several workers (pytest-xdist, `--dist loadgroup`, README): every
+    test that needs the video -> index pipeline goes to the same one, so it is built once."""
+    for item in items:
+        if "video_gallery" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("video_gallery"))
+
+
 def shared_path(*parts):
     """Path into ../shared/data, or skip the test when it is absent (as on a user's machine)."""
     path = os.path.join(SHARED, *parts)

@@ -145,8 +145,12 @@ def test_a_phone_sees_full_width_results_and_moments_stop_at_their_end(browser, 
     assert " ms" in page.inner_text("#status")  # the latency is shown
     first = page.locator(".card").first
     assert first.get_attribute("data-video") == "red_square"
-    card, body = first.bounding_box(), first.locator(".body").bounding_box()
-    media = first.locator(".media").bounding_box()
+    # Measured together once the thumbnail has loaded (its height moves the text below it).
+    page.wait_for_function("document.querySelector('.card .thumb').complete")
+    card, body, media = first.evaluate(
+        "c => [c, c.querySelector('.body'), c.querySelector('.media')].map(e => {"
+        " const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; })")
     assert body["width"] >= 0.85 * card["width"] and media["width"] >= 0.85 * card["width"]
     assert media["y"] + media["height"] <= body["y"] + 1  # stacked, not squeezed side by side
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll

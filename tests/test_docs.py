@@ -43,13 +43,10 @@ def _run(args):
 
 @functools.lru_cache(maxsize=None)
 def help_text(program, sub=None):
-    """Everything `--help` (and absl's `--helpfull`) says of a command or subcommand."""
+    """Everything a command or subcommand's help says, in one start: absl stops at
+    `--helpfull` (every flag), argparse at `--help` (after noting the flag it does not know)."""
     base = ["-m", program] if not program.endswith(".py") else [program]
-    args = base + ([sub] if sub else [])
-    text = _run(args + ["--help"])
-    if "--helpfull" in text:
-        text += _run(args + ["--helpfull"])
-    return text
+    return _run(base + ([sub] if sub else []) + ["--helpfull", "--help"])
 
 
 def subcommands(program):
