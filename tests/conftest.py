@@ -11,15 +11,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("HSE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """The suite runs on several workers (pytest-xdist, `--dist loadgroup`, README): every
-    test that needs the video -> index pipeline goes to the same one, so it is built once."""
-    for item in items:
-        if "video_gallery" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("video_gallery"))
-
-
 def shared_path(*parts):
     """Path into ../shared/data, or skip the test when it is absent (as on a user's machine)."""
     path = os.path.join(SHARED, *parts)
@@ -137,16 +128,36 @@ def video_gallery(tmp_path_factory):
     """The one video -> index pipeline of the suite, as a user runs it: videos -> features
     (hse_tf.features) -> a tiny trained HSE -> `python -m hse_tf.export` (with hse_features)
     -> `python -m hse_tf.index build --videos` (thumbnails, media) and `build-text`. Used by
-    tests/test_video_features.py (the chain itself) and tests/test_app*.py (the page)."""
+    tests/test_video_features.py (the chain itself) and tests/test_app*.py (the page). Built
+    once per run: with pytest-xdist the first worker to need it builds it, the others wait and
+    read it (no test writes into it; tests that change an index change a copy)."""
     pytest.importorskip("av")
+    import fcntl
+
+    from hse_tf.index.encoders import Encoders
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one build for every worker (pytest-xdist)
+        root = tmp_path_factory.getbasetemp().parent / "gallery"
+        root.mkdir(exist_ok=True)
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait for the first
+            if not (root / "built").exists():
+                _build_gallery(root)
+                (root / "built").touch()
+    else:
+        root = tmp_path_factory.mktemp("gallery")
+        _build_gallery(root)
+    return {"index": str(root / "index"), "text": str(root / "text"),
+            "models": str(root / "models"), "videos": str(root / "videos"),
+            "features": str(root / "feats.hdf5"), "encoders": Encoders(str(root / "models"))}
+
+
+def _build_gallery(root):
     import subprocess
     import sys
 
     from hse_tf.features import synthetic as S
     from hse_tf.features.extractor import extract
-    from hse_tf.index.encoders import Encoders
     from hse_tf.training import train
-    root = tmp_path_factory.mktemp("gallery")
     videos = root / "videos"
     videos.mkdir()
     looks = GALLERY_VIDEOS + [((255, 140, 0), "square", "up")]
@@ -175,8 +186,6 @@ def video_gallery(tmp_path_factory):
         done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
                               text=True)
         assert done.returncode == 0, (args, done.stderr[-2000:])
-    return {"index": index, "text": text, "models": models, "videos": str(videos),
-            "features": feats, "encoders": Encoders(models), "build_output": done.stdout}
 
 
 def peak_rss_mb(pid):

@@ -79,7 +79,10 @@ def test_model_output_shapes(name, flat, tau):
         assert ("recon_high" in terms) == (tau > 0) and ("match_flat" in terms) == flat
     else:
         assert "clips" not in out
-        assert set(model.loss_terms(batch)) == {"loss", "match_high", "cluster_high"}
+        terms = model.loss_terms(batch)
+        assert set(terms) == {"loss", "match_high", "cluster_high"}
+        assert float(terms["loss"]) == pytest.approx(  # unit weights: the plain sum
+            float(terms["match_high"]) + float(terms["cluster_high"]), rel=1e-5)
 
 
 def test_model_config_roundtrip_and_weights_save_load(tmp_path):

@@ -129,7 +129,17 @@ def test_fse_and_weak_and_hardest_train(tiny_demo, tmp_path):
         run = str(tmp_path / name)
         res = train(tiny_config(tiny_demo, run, epochs=1, **over), run, verbose=0,
                     projector_max=0)
-        assert "p2v" in res
+        assert json.load(open(os.path.join(run, "results.json"))) == json.loads(json.dumps(res))
+        logs = json.load(open(os.path.join(run, "ckpt-0001", "state.json")))["logs"]
+        terms = {k: v for k, v in logs.items() if k != "loss"}
+        # The logged loss is the sum of the logged (weighted) terms: each variant's own.
+        assert logs["loss"] == pytest.approx(sum(terms.values()), rel=1e-5), name
+        if name == "fse":  # one level: no clip/sentence terms or results
+            assert not {"match_low", "cluster_low", "match_flat"} & set(terms)
+            assert set(res) == {"p2v", "v2p"}
+        else:
+            assert {"match_low", "cluster_low"} <= set(terms)
+            assert ("match_flat" in terms) == (name != "hard")
 
 
 def test_every_config_parses_and_opens_with_its_command():
