@@ -53,7 +53,7 @@ sys.path.insert(0, ROOT)
 
 from hse_tf.data.atomic import atomic_path  # noqa: E402
 from hse_tf.data.features import write_features  # noqa: E402
-from hse_tf.data.vocabulary import tokenize  # noqa: E402
+from hse_tf.data.vocabulary import tokenize_all  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 ANNOTATIONS = os.path.join(SHARED, "activitynet_captions")
@@ -90,10 +90,10 @@ def video_features(ann, prototypes, dim, noise, rng, rho=0.0, blur=1):
     t = max(1, math.ceil(duration))
     x = np.tile(rng.normal(scale=0.5, size=dim), (t, 1))  # the scene
     events = sorted(zip(ann["timestamps"], ann["sentences"]), key=lambda e: e[0][0])
-    for (start, end), sentence in events:
+    for ((start, end), _), tokens in zip(events, tokenize_all(s for _, s in events)):
         s = min(max(int(math.floor(float(start))), 0), t - 1)
         e = min(max(int(math.ceil(float(end))), s + 1), t)
-        words = [w for w in tokenize(sentence) if w in prototypes and w not in STOP]
+        words = [w for w in tokens if w in prototypes and w not in STOP]
         if not words:
             continue
         share = np.minimum((np.arange(e - s) * len(words)) // (e - s), len(words) - 1)

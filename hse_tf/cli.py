@@ -9,7 +9,11 @@
 
     if __name__ == "__main__":
         cli.run_absl(main)           # absl.flags commands
-        sys.exit(cli.run(main))      # argparse commands: main(argv) -> exit code
+        sys.exit(cli.run(main))      # argparse commands: main(argv) -> exit code, parsing
+                                     # with cli.parse(parser, argv)
+
+TensorFlow is imported (quietly) once the command line has parsed, so that a bad flag or --help
+answers at once.
 """
 
 import contextlib
@@ -106,13 +110,22 @@ def _fail(error, debug):
 
 
 def run(main, argv=None):
-    """Runs an argparse-style `main(argv) -> exit code`; returns the exit code."""
+    """Runs an argparse-style `main(argv) -> exit code`; returns the exit code. `main` parses
+    its command line with `parse` (so that a bad command line or --help answers before
+    TensorFlow loads)."""
     argv, debug = _pop_debug(sys.argv[1:] if argv is None else argv)
-    quiet_tensorflow()
     try:
         return main(argv) or 0
     except user_errors() as e:
         return _fail(e, debug)
+
+
+def parse(parser, argv=None, known=False):
+    """parser.parse_args(argv) (parse_known_args with `known`), then TensorFlow, quietly: a
+    command line that is wrong, or --help, answers at once (TensorFlow takes seconds to load)."""
+    parsed = parser.parse_known_args(argv) if known else parser.parse_args(argv)
+    quiet_tensorflow()
+    return parsed
 
 
 def run_absl(main, argv=None):
@@ -120,13 +133,14 @@ def run_absl(main, argv=None):
     `main` all end in one `error:` line and exit code 2."""
     from absl import app, flags
     argv, debug = _pop_debug(sys.argv if argv is None else argv)
-    quiet_tensorflow()
 
     def parse(args):
         try:
-            return flags.FLAGS(args)
-        except flags.Error as e:
+            rest = flags.FLAGS(args)
+        except flags.Error as e:  # before TensorFlow loads: a bad flag answers at once
             sys.exit(_fail(e, debug))
+        quiet_tensorflow()
+        return rest
 
     def guarded(args):
         try:

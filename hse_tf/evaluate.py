@@ -13,8 +13,7 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Defined only when run as a program, so importing this module beside train.py is safe."""
-    from hse_tf.data.options import EVAL_BATCH_SIZE
-    from hse_tf.evaluation.evaluators import INCOMPLETE_MAX_K, PROPOSAL_COUNTS
+    from hse_tf.data.options import EVAL_BATCH_SIZE, INCOMPLETE_MAX_K, PROPOSAL_COUNTS
     flags.DEFINE_string("checkpoint", None, "Run folder (latest checkpoint) or a ckpt-EEEE folder.")
     flags.DEFINE_string("annotations", None, "Split to evaluate (default: the run's validation).")
     flags.DEFINE_string("features", None, "Feature file (default: the run's).")
@@ -34,8 +33,7 @@ def run(checkpoint, annotations=None, features=None, incomplete_max_k=None, prop
     from hse_tf.data.errors import IssueLog
     from hse_tf.data.outputs import EVALUATION, claim_file, write_json
     from hse_tf.evaluation import EVALUATORS, embed_fn, tables
-    from hse_tf.data.options import EVAL_BATCH_SIZE
-    from hse_tf.evaluation.evaluators import INCOMPLETE_MAX_K, PROPOSAL_COUNTS
+    from hse_tf.data.options import EVAL_BATCH_SIZE, INCOMPLETE_MAX_K, PROPOSAL_COUNTS
     from hse_tf.training import runs
     incomplete_max_k = INCOMPLETE_MAX_K if incomplete_max_k is None else incomplete_max_k
     proposals = PROPOSAL_COUNTS if proposals is None else proposals
@@ -84,6 +82,5 @@ def main(argv):
 
 if __name__ == "__main__":
     from hse_tf import cli
-    cli.quiet_tensorflow()  # the flags' defaults import the evaluators (TensorFlow)
     define_flags()
     cli.run_absl(main)

@@ -55,3 +55,18 @@ def test_every_script_is_installed_where_the_package_is():
         pytest.skip("hse_tf is not pip-installed in this interpreter's environment")
     out = _run([installed, "--help"])
     assert out.returncode == 0 and "build" in out.stdout
+
+
+@pytest.mark.parametrize("module,args", [
+    ("hse_tf.index", ["build", "--nlist", "x"]), ("hse_tf.app", ["--port", "1_0"]),
+    ("hse_tf.features", ["--help"]), ("hse_tf.evaluate", ["--no_such_flag"]),
+    ("hse_tf.export", ["--version=abc"])])
+def test_a_bad_command_line_answers_before_tensorflow_loads(module, args):
+    """A wrong flag or --help answers without importing TensorFlow (seconds to load)."""
+    call = (f"import runpy, sys; sys.argv = [{module!r}, *{args!r}]\n"
+            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+            f"except SystemExit as e:\n"
+            f"    print('exit', e.code, 'tensorflow' in sys.modules, file=sys.__stdout__)")
+    done = _run([sys.executable, "-c", call])
+    code = "0" if args == ["--help"] else "2"
+    assert done.stdout.strip().splitlines()[-1] == f"exit {code} False", done.stderr[-2000:]

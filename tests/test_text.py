@@ -1,3 +1,6 @@
+import re
+import string
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -5,7 +8,7 @@ import tensorflow as tf
 from hse_tf.data import annotations as A
 from hse_tf.data.errors import DataError
 from hse_tf.data.vocabulary import (UNK_ID, Vocabulary, embedding_matrix, tf_token_ids,
-                                    tokenize)
+                                    tokenize, tokenize_all)
 from hse_tf.data.word_vectors import load_glove_txt, load_word_vectors, save_npz
 from tests.conftest import shared_path
 
@@ -15,12 +18,23 @@ TRICKY = ["A man's T-shirt, then... 3 DOGS!", "  The coach helps the guy in red.
 
 def test_tokenize_rules():
     assert tokenize("A man's T-shirt, 3 DOGS!") == ["a", "man", "s", "t", "shirt", "3", "dogs"]
-    assert tokenize("Café") == ["caf"]  # non-ASCII letters separate tokens, on both sides
+    assert tokenize("Café") == ["caf"]  # non-ASCII letters separate tokens
+    # By hand, one call for many texts (as training tokenises a split):
+    assert tokenize_all(TRICKY) == [
+        ["a", "man", "s", "t", "shirt", "then", "3", "dogs"],
+        ["the", "coach", "helps", "the", "guy", "in", "red"],
+        ["caf", "cr", "me", "na", "ve", "cole"], ["tabs", "and", "newlines"],
+        ["stanbul", "k"], ["x"]]
+    assert tokenize_all([]) == [] and tokenize("...") == []
 
 
 def test_python_and_graph_ids_identical_on_real_sentences():
     anns = A.read_activitynet_captions(shared_path("activitynet_captions", "val_1.json"))
     sentences = [s for a in anns for s in a.sentences][:3000] + TRICKY
+    # The rule, restated independently: ASCII-lower, then runs of [a-z0-9].
+    lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+    assert tokenize_all(sentences) == [re.findall("[a-z0-9]+", s.translate(lower))
+                                       for s in sentences]
     vocab = Vocabulary.build(sentences[:2000])
     table = vocab.tf_table()
     graph = tf_token_ids(table, tf.constant(sentences)).to_list()

@@ -107,7 +107,8 @@ def bind(host, port):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    from hse_tf import cli
+    args = cli.parse(_parser(), argv)
     from hse_tf.cli import configure_cpu_threads, is_loopback
     sock = bind(args.host, args.port)
     if not args.serving:

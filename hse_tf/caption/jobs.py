@@ -32,8 +32,8 @@ def token_arrays(sentences, cap_vocab, max_len):
     n = len(sentences)
     inputs = np.zeros((n, max_len + 1), np.int32)
     targets = np.zeros((n, max_len + 1), np.int32)
-    for i, s in enumerate(sentences):
-        ids = cap_vocab.ids(s)[:max_len]
+    for i, ids in enumerate(cap_vocab.ids_all(sentences)):
+        ids = ids[:max_len]
         inputs[i, :len(ids) + 1] = [BOS_ID] + ids
         targets[i, :len(ids) + 1] = ids + [EOS_ID]
     return inputs, targets

@@ -8,6 +8,9 @@ run_config.json, and every reader of a run takes the defaults from the same clas
 import dataclasses
 
 EVAL_BATCH_SIZE = 64  # videos per batch when a split is embedded (evaluation, heads, training)
+# The evaluation protocol's defaults (here, without TensorFlow, for the evaluate command's flags):
+INCOMPLETE_MAX_K = 5  # incomplete observation: the first k clips for k = 1..this (Fig. 4)
+PROPOSAL_COUNTS = (1, 2, 3, 4)  # uniform proposals: K clips per video (Table 4)
 
 
 def option(default, help, **meta):

@@ -58,13 +58,16 @@ class VideoDataset:
         self.name = name
         self.annotations = []
         self.word_ids: List[List[np.ndarray]] = []
+        annotations = list(annotations)
+        # Every sentence of the split tokenised in one call (hse_tf.data.vocabulary).
+        all_ids = iter(vocab.ids_all(s for a in annotations for s in a.sentences))
         for ann in annotations:
+            ids = [np.asarray(next(all_ids), np.int32) for _ in ann.sentences]
             if ann.unit == "seconds" and not ann.duration > 0:
                 self.issues.bad("bad_duration", DataError(
                     f"duration must be > 0, got {ann.duration}", file=ann.source,
                     video=ann.video_id, field="duration"))
                 continue
-            ids = [np.asarray(vocab.ids(s), np.int32) for s in ann.sentences]
             empty = [i for i, x in enumerate(ids) if len(x) == 0]
             if empty:
                 self.issues.bad("empty_sentence", DataError(

@@ -1,13 +1,14 @@
-"""Tokenisation and the vocabulary, identical in Python and in TensorFlow ops.
+"""Tokenisation and the vocabulary.
 
 Rule: lower-case ASCII letters, then every maximal run of [a-z0-9] is a token; everything else
-(punctuation, whitespace, non-ASCII characters) separates tokens. Both sides implement exactly this,
-so ids computed here while training equal the ids the exported text model computes from raw strings.
+(punctuation, whitespace, non-ASCII characters) separates tokens. It is written once, as
+TensorFlow string ops (`tf_tokenize`): the exported text model runs them in its graph, and
+training, vocabulary building, indexing and search run the same ops eagerly over a whole list of
+texts (`tokenize_all`), so ids computed while training equal the ids the export computes.
 """
 
 import collections
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
@@ -17,20 +18,27 @@ from hse_tf.data.errors import DataError
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
-_TOKEN = re.compile(r"[a-z0-9]+")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def tokenize(text):
-    """Python tokeniser: list of tokens."""
-    return _TOKEN.findall(text.translate(_ASCII_LOWER))
 
 
 def tf_tokenize(strings):
-    """In-graph tokeniser: string tensor [N] -> RaggedTensor [N, None] of tokens."""
-    lowered = tf.strings.lower(strings)  # ASCII-only lowering, like the Python side
+    """THE tokeniser: string tensor [N] -> RaggedTensor [N, None] of tokens."""
+    lowered = tf.strings.lower(strings)  # ASCII letters only (no encoding argument)
     spaced = tf.strings.regex_replace(lowered, "[^a-z0-9]+", " ")
     return tf.strings.split(tf.strings.strip(spaced))
+
+
+def tokenize_all(texts):
+    """Python strings -> their token lists, by tf_tokenize over all of them at once."""
+    texts = list(texts)
+    if not texts:
+        return []
+    rows = tf_tokenize(tf.constant(texts, tf.string)).to_list()
+    return [[t.decode("ascii") for t in row] for row in rows]
+
+
+def tokenize(text):
+    """One string -> its tokens (tokenize_all of one; use tokenize_all for many)."""
+    return tokenize_all([text])[0]
 
 
 class Vocabulary:
@@ -47,7 +55,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sentences, min_count=1):
-        counts = collections.Counter(t for s in sentences for t in tokenize(s))
+        counts = collections.Counter(t for row in tokenize_all(sentences) for t in row)
         kept = sorted((w for w, c in counts.items() if c >= min_count),
                       key=lambda w: (-counts[w], w))
         return cls([PAD, UNK] + kept)
@@ -56,7 +64,11 @@ class Vocabulary:
         return len(self.words)
 
     def ids(self, text):
-        return [self.index.get(t, UNK_ID) for t in tokenize(text)]
+        return self.ids_all([text])[0]
+
+    def ids_all(self, texts):
+        """Word ids of each text (unknown words: UNK_ID)."""
+        return [[self.index.get(t, UNK_ID) for t in row] for row in tokenize_all(texts)]
 
     def unknown(self, text):
         return [t for t in tokenize(text) if t not in self.index]
@@ -118,8 +130,8 @@ def token_coverage(vocab, word_vectors_words, sentences):
     """Share of tokens (with repetition) in `sentences` that have a word vector."""
     known = set(word_vectors_words)
     total = hit = 0
-    for s in sentences:
-        for t in tokenize(s):
+    for row in tokenize_all(sentences):
+        for t in row:
             total += 1
             hit += t in known
     return hit / max(1, total)

@@ -8,12 +8,9 @@ hse_tf.metrics; `retrieval` is the same computation on embeddings already made.
 import numpy as np
 
 from hse_tf.data import clips as clip_rules
-from hse_tf.data.options import EVAL_BATCH_SIZE
+from hse_tf.data.options import EVAL_BATCH_SIZE, INCOMPLETE_MAX_K, PROPOSAL_COUNTS
 from hse_tf.evaluation.embedding import embed_split
 from hse_tf.metrics import bidirectional_retrieval, group_ranks, recall_metrics
-
-INCOMPLETE_MAX_K = 5  # incomplete observation: the first k clips for k = 1..this (Fig. 4)
-PROPOSAL_COUNTS = (1, 2, 3, 4)  # uniform proposals: K clips per video (Table 4)
 
 
 def retrieval(emb):

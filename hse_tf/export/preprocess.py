@@ -1,16 +1,20 @@
 """In-graph versions of the data rules, so exported SavedModels take raw inputs.
 
-Each function mirrors a numpy/Python rule in hse_tf.data (tests check parity):
-  times_to_frames  <-> clips.time_to_frames   (ActivityNet / YouCook2 seconds)
-  spans_to_frames  <-> clips.frame_span       (DiDeMo frame indices)
-  subsample        <-> clips.subsample_indices
-and `video_batch` / `text_batch` build the same batch dict as hse_tf.data.pipeline.collate.
+The rules themselves are hse_tf.data.clips' (written once, run here on tf.experimental.numpy):
+  times_to_frames  = clips.seconds_to_range   (ActivityNet / YouCook2 seconds)
+  spans_to_frames  = clips.span_to_range      (DiDeMo frame indices)
+  subsample        = clips.subsample_offsets
+and tokenising is hse_tf.data.vocabulary.tf_tokenize, which training runs too.
+`video_batch` / `text_batch` build the same batch dict as hse_tf.data.pipeline.collate (a test
+over random annotations keeps the two paths equal).
 Bad requests fail with tf.errors.InvalidArgumentError (TF Serving's INVALID_ARGUMENT) whose
 message names the input.
 """
 
 import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
 
+from hse_tf.data import clips
 from hse_tf.data.clips import MAX_FRAMES, SORT_BY_TIME
 from hse_tf.data.vocabulary import UNK_ID, tf_token_ids
 
@@ -76,45 +80,26 @@ def repad(values, counts, width):
 
 def times_to_frames(times, durations, lengths):
     """Seconds [M, 2] float64, video duration [M] and feature length [M] (per clip) ->
-    inclusive frame ranges (start, end) int64, exactly as clips.time_to_frames."""
+    inclusive frame ranges (start, end) int64: clips.seconds_to_range, in-graph."""
     times = tf.cast(times, tf.float64)
-    durations = tf.cast(durations, tf.float64)
-    n = tf.cast(lengths, tf.float64)
-    start = tf.cast(tf.floor(times[:, 0] / durations * n), tf.int64)
-    end = tf.cast(tf.math.ceil(times[:, 1] / durations * n), tf.int64)
-    end = tf.maximum(end, start)
-    last = tf.cast(lengths, tf.int64) - 1
-    start = tf.clip_by_value(start, 0, last)
-    end = tf.maximum(tf.clip_by_value(end, 0, last), start)
-    return start, end
+    return clips.seconds_to_range(times[:, 0], times[:, 1], tf.cast(durations, tf.float64),
+                                  tf.cast(lengths, tf.int64), xp=tnp)
 
 
 def spans_to_frames(spans, lengths):
-    """DiDeMo frame spans [M, 2] int64 -> inclusive ranges, exactly as clips.frame_span:
-    reversed spans are swapped; a span beyond the features (start or end > length, or negative)
-    means the whole video; any other span is truncated to the last frame."""
+    """DiDeMo frame spans [M, 2] int64 -> inclusive ranges: clips.span_to_range, in-graph."""
     spans = tf.cast(spans, tf.int64)
-    s = tf.minimum(spans[:, 0], spans[:, 1])
-    e = tf.maximum(spans[:, 0], spans[:, 1])
-    length = tf.cast(lengths, tf.int64)
-    last = length - 1
-    outside = (s < 0) | (s > length) | (e > length)
-    return (tf.where(outside, tf.zeros_like(s), tf.minimum(s, last)),
-            tf.where(outside, last, tf.minimum(e, last)))
+    return clips.span_to_range(spans[:, 0], spans[:, 1], tf.cast(lengths, tf.int64), xp=tnp)
 
 
 def subsample(start, end, max_frames=MAX_FRAMES):
-    """Inclusive ranges -> (frame indices, flattened [sum(k)], k per range), as
-    clips.subsample_indices: all frames when n <= max_frames, else max_frames evenly spaced."""
+    """Inclusive ranges -> (frame indices, flattened [sum(k)], k per range):
+    clips.subsample_offsets, in-graph, over every kept frame of every range at once."""
     n = end - start + 1
     k = tf.minimum(n, max_frames)
     j = tf.ragged.range(k)  # [M, (k)]
     row = j.value_rowids()
-    jj = j.flat_values
-    n_row = tf.gather(n, row)
-    strided = tf.cast(tf.floor(tf.cast(jj, tf.float64) * tf.cast(n_row - 1, tf.float64)
-                               / float(max_frames - 1) + 0.5), tf.int64)
-    offset = tf.where(n_row <= max_frames, jj, strided)
+    offset = clips.subsample_offsets(j.flat_values, tf.gather(n, row), max_frames, xp=tnp)
     return tf.gather(start, row) + offset, k
 
 

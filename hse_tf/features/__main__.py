@@ -12,6 +12,7 @@ videos; a changed setting is refused, and so is an --out that is not an extracti
 import argparse
 import sys
 
+from hse_tf import cli
 from hse_tf.cli import positive_float, positive_int
 from hse_tf.data.errors import BAD_INPUT_POLICIES
 
@@ -42,7 +43,7 @@ def _parser():
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args = cli.parse(_parser(), argv)
     from hse_tf.features.backbones import BACKBONES
     if args.command == "backbones":
         print(f"{'name':<20}{'input':>8}{'dim':>7}  weights file (Keras cache)")
@@ -65,5 +66,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from hse_tf import cli
     sys.exit(cli.run(main))

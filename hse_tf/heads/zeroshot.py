@@ -10,7 +10,7 @@ from hse_tf.losses.ranking import l2_normalize
 def embed_class_names(model, vocab, names):
     """Each name as a one-sentence paragraph -> ([C, H] sentence embeddings (HSE) or paragraph
     embeddings (FSE), names whose words are all unknown, names with some unknown words)."""
-    ids = [vocab.ids(n) for n in names]
+    ids = vocab.ids_all(names)
     empty = [n for n, i in zip(names, ids) if not i]
     if empty:
         raise ValueError(f"class names with no words at all: {empty}")

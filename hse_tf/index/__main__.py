@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 
+from hse_tf import cli
 from hse_tf.cli import positive_int
 from hse_tf.data.errors import BAD_INPUT_POLICIES
 from hse_tf.data.features import LAYOUTS
@@ -131,7 +132,7 @@ def _annotations(path, fmt, issues, model_meta):
 
 
 def main(argv=None):
-    args, beam_args = _parser().parse_known_args(argv)
+    args, beam_args = cli.parse(_parser(), argv, known=True)
     if beam_args and not (args.command == "build" and args.runner != "local"):
         _parser().error(f"unrecognized arguments: {' '.join(beam_args)}")
     from hse_tf.data.errors import IssueLog
@@ -217,5 +218,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from hse_tf import cli
     sys.exit(cli.run(main))

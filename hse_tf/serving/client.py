@@ -177,7 +177,8 @@ def main(argv=None):
     v.add_argument("--duration", type=float)
     m = sub.add_parser("metadata", help="signatures of a served model")
     m.add_argument("--model", default="hse_text")
-    args = p.parse_args(argv)
+    from hse_tf import cli
+    args = cli.parse(p, argv)
     from hse_tf.serving.server import read_secret
     client = HSEClient(args.server, args.timeout,
                        ssl_ca=read_secret(args.ssl_ca, "CA") if args.ssl_ca else None,

@@ -123,13 +123,15 @@ class _Run:
 
 
 def _train(cfg, run_dir, options):
+    # First: a multi-worker strategy configures collective ops, which TensorFlow allows only
+    # before its first op (tokenising the vocabulary and the splits runs TensorFlow ops).
+    strategy = make_strategy(options.strategy_name)
     run = _set_up(cfg, run_dir, options)
     if run.done is not None:
         return run.done
     from hse_tf.data.errors import IssueLog
     issues = IssueLog(run.cfg["on_bad_input"])
     train_split, val_split = _splits(run, issues)
-    strategy = make_strategy(options.strategy_name)
     chief, task_id = chief_and_task(strategy)
     out_dir = run_dir if chief else os.path.join(run_dir, f".worker-{task_id}")
     os.makedirs(out_dir, exist_ok=True)

@@ -21,7 +21,8 @@ def main(argv=None):
     p.add_argument("--max_points", type=int, default=1000)
     p.add_argument("--report_queries", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    from hse_tf import cli
+    args = cli.parse(p, argv)
     from hse_tf.cli import require_extra
     require_extra("viz", "sklearn", "matplotlib", what="python -m hse_tf.viz")
     from hse_tf.data.annotations import read_tsp_labels, video_labels
