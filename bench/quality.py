@@ -1,16 +1,17 @@
 """Which encoder retrieves best when the right answer is known? FSE, HSE-GRU, HSE-attention.
 
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
-        [--noise STD] [--settings correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
+        [--noise STD] [--settings held,correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
         (also: attention_mean_max, attention_warmup, attention_coot)
         [--extra NAME=FLAGS ...]
 
---settings: the benchmark's noise settings (bench/known_answer.SETTINGS): "correlated" (the
-default: noise correlated across frames and each word's signal spread over neighbouring frames,
-as real features are smooth in time) and "iid" (independent noise on every frame, one word per
-frame span); each gets its own data folder under --data, and the table one row per setting and
-model.
+--settings: the benchmark's settings (bench/known_answer.SETTINGS): "held" (the default
+setting: noise correlated across frames, as real features are smooth in time, and a segment's
+content on all its frames), "correlated" (the same noise, a segment's words shown in turn,
+each spread over neighbouring frames) and "iid" (independent noise on every frame, one word
+per frame span); each gets its own data folder under --data, and the table one row per
+setting and model.
 
 The data is bench/known_answer.py's (written to --data on first use, reused while its settings
 match): ActivityNet-shaped features made from the real ActivityNet Captions, in which every clip
@@ -121,7 +122,7 @@ def main():
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--settings", default="correlated,iid",
+    p.add_argument("--settings", default="held,correlated,iid",
                    help=f"noise settings, of {sorted(known_answer.SETTINGS)}")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help=f"comma-separated, of {sorted(MODELS)}")
