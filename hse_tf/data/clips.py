@@ -27,16 +27,25 @@ def subsample_offsets(j, n, max_frames=MAX_FRAMES, xp=np):
     return xp.where(n <= max_frames, j, xp.asarray(strided, dtype=xp.int64))
 
 
+def subsample_ranges(starts, ends, max_frames=MAX_FRAMES):
+    """Inclusive frame ranges [M] -> (the frame indices of every range, concatenated; how many
+    per range), each range uniformly strided to <= max_frames (subsample_offsets; None: all
+    frames). Deterministic: the same clip always gives the same frames."""
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    n = ends - starts + 1
+    if (n <= 0).any():
+        i = int(np.argmax(n <= 0))
+        raise ValueError(f"empty frame range [{starts[i]}, {ends[i]}]")
+    k = n if max_frames is None else np.minimum(n, max_frames)
+    row = np.repeat(np.arange(len(k)), k)
+    j = np.arange(int(k.sum()), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
+    offsets = j if max_frames is None else subsample_offsets(j, n[row], max_frames)
+    return starts[row] + offsets, k
+
+
 def subsample_indices(start, end, max_frames=MAX_FRAMES):
-    """Frame indices of the inclusive range [start, end], uniformly strided to <= max_frames
-    (subsample_offsets). Deterministic: the same clip always gives the same frames."""
-    n = end - start + 1
-    if n <= 0:
-        raise ValueError(f"empty frame range [{start}, {end}]")
-    j = np.arange(n if max_frames is None else min(n, max_frames), dtype=np.int64)
-    if max_frames is None:
-        return start + j
-    return start + subsample_offsets(j, n, max_frames)
+    """Frame indices of one inclusive range [start, end] (subsample_ranges)."""
+    return subsample_ranges([start], [end], max_frames)[0]
 
 
 def seconds_to_range(t0, t1, duration, length, xp=np):
@@ -64,36 +73,40 @@ def span_to_range(s, e, length, xp=np):
     return xp.where(outside, 0, xp.minimum(s, last)), xp.where(outside, last, xp.minimum(e, last))
 
 
-def time_to_frames(t0, t1, duration, length):
-    """One segment in seconds -> (start, end, problems): the inclusive frame range of
-    seconds_to_range, and what was clamped ('reversed', 'out_of_range')."""
-    if not duration > 0:
-        raise ValueError(f"duration must be > 0, got {duration}")
+def segment_ranges(segments, length, duration=None):
+    """All segments [M, 2] of one video on `length` feature rows -> (starts, ends, problems):
+    inclusive frame ranges by seconds_to_range (seconds, when `duration` is given) or
+    span_to_range (DiDeMo frame spans), and per segment what was fixed: 'reversed',
+    'out_of_range' (seconds: clamped; spans: the whole-video fallback), 'truncated' (spans)."""
     if length <= 0:
         raise ValueError(f"feature length must be > 0, got {length}")
-    problems = []
-    if t1 < t0:
-        problems.append("reversed")
-    if t0 < 0 or t1 > duration or t0 > duration:
-        problems.append("out_of_range")
-    start, end = seconds_to_range(float(t0), float(t1), float(duration), int(length))
-    return int(start), int(end), problems
+    seg = np.asarray(segments, np.float64 if duration is not None else np.int64).reshape(-1, 2)
+    a, b = seg[:, 0], seg[:, 1]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    if duration is not None:
+        if not duration > 0:
+            raise ValueError(f"duration must be > 0, got {duration}")
+        starts, ends = seconds_to_range(a, b, float(duration), int(length))
+        flags = {"reversed": b < a, "out_of_range": (a < 0) | (b > duration) | (a > duration)}
+    else:
+        starts, ends = span_to_range(a, b, int(length))
+        outside = (lo < 0) | (lo > length) | (hi > length)
+        flags = {"reversed": b < a, "out_of_range": outside,
+                 "truncated": ~outside & (hi > length - 1)}
+    problems = [[p for p, hit in flags.items() if hit[i]] for i in range(len(seg))]
+    return starts, ends, problems
+
+
+def time_to_frames(t0, t1, duration, length):
+    """One segment in seconds -> (start, end, problems) (segment_ranges)."""
+    starts, ends, problems = segment_ranges([[t0, t1]], length, duration)
+    return int(starts[0]), int(ends[0]), problems[0]
 
 
 def frame_span(span, length):
-    """One DiDeMo span -> (start, end, problems): the inclusive range of span_to_range, and what
-    was fixed ('reversed', 'out_of_range' for the whole-video fallback, 'truncated')."""
-    s, e = int(span[0]), int(span[1])
-    problems = []
-    if e < s:
-        problems.append("reversed")
-    lo, hi = min(s, e), max(s, e)
-    if lo < 0 or lo > length or hi > length:
-        problems.append("out_of_range")
-    elif hi > length - 1:
-        problems.append("truncated")
-    start, end = span_to_range(s, e, int(length))
-    return int(start), int(end), problems
+    """One DiDeMo span -> (start, end, problems) (segment_ranges)."""
+    starts, ends, problems = segment_ranges([[int(span[0]), int(span[1])]], length)
+    return int(starts[0]), int(ends[0]), problems[0]
 
 
 def uniform_segments(length, k):

@@ -26,17 +26,13 @@ def cut_clips(ann, length, issues):
 
     Clamping (reversed or out-of-range segments) follows the spec and is counted in `issues`.
     """
-    ranges = []
-    for i, seg in enumerate(ann.segments):
-        if ann.unit == "frames":
-            s, e, problems = clip_rules.frame_span(seg, length)
-        else:
-            s, e, problems = clip_rules.time_to_frames(seg[0], seg[1], ann.duration, length)
-        for p in problems:
+    starts, ends, problems = clip_rules.segment_ranges(
+        ann.segments, length, None if ann.unit == "frames" else ann.duration)
+    for i, (seg, fixed) in enumerate(zip(ann.segments, problems)):
+        for p in fixed:
             issues.fixed(f"segment_{p}", f"{ann.source}: video {ann.video_id}: segment {i} "
                                          f"{list(seg)} (duration {ann.duration}, {length} frames)")
-        ranges.append((s, e))
-    return ranges
+    return list(zip(starts.tolist(), ends.tolist()))
 
 
 class VideoDataset:
@@ -109,12 +105,13 @@ class VideoDataset:
             first, last = min(s for s, _ in ranges), max(e for _, e in ranges)
         if self.proposals is not None:
             ranges = clip_rules.uniform_segments(length, self.proposals)
-        idx = [clip_rules.subsample_indices(s, e, self.max_frames) for s, e in ranges]
+        idx, counts = clip_rules.subsample_ranges([s for s, _ in ranges], [e for _, e in ranges],
+                                                  self.max_frames)
         flat_idx = clip_rules.subsample_indices(first, last, self.max_frames)
         return VideoExample(
             video_id=ann.video_id,
-            frames=feats[np.concatenate(idx)],
-            frame_lengths=np.asarray([len(x) for x in idx], np.int32),
+            frames=feats[idx],
+            frame_lengths=counts.astype(np.int32),
             flat_frames=feats[flat_idx],
             words=np.concatenate(ids).astype(np.int32),
             word_lengths=np.asarray([len(x) for x in ids], np.int32),
