@@ -7,10 +7,15 @@
   line (or HSE_TF_DEBUG=1) shows the traceback instead.
 - Anything else is a bug: it keeps its traceback and exits 1.
 
+One command-line framework, absl, for every command: commands with flat flags define absl
+flags; commands with subcommands or positional arguments (index, features, app, viz, the serving
+client) build their parser with `argument_parser`, absl's argparse integration. Every command
+starts through absl.app.run, takes --flagfile, and ends its errors the same way:
+
     if __name__ == "__main__":
-        cli.run_absl(main)           # absl.flags commands
-        sys.exit(cli.run(main))      # argparse commands: main(argv) -> exit code, parsing
-                                     # with cli.parse(parser, argv)
+        cli.run_absl(main)                       # absl.flags commands
+        cli.run_absl(main, parsed_by_main=True)  # main(argv) -> exit code, parsing with
+                                                 # cli.parse(argument_parser(...), argv)
 
 TensorFlow is imported (quietly) once the command line has parsed, so that a bad flag or --help
 answers at once.
@@ -110,9 +115,10 @@ def _fail(error, debug):
 
 
 def run(main, argv=None):
-    """Runs an argparse-style `main(argv) -> exit code`; returns the exit code. `main` parses
-    its command line with `parse` (so that a bad command line or --help answers before
-    TensorFlow loads)."""
+    """Runs a `main(argv) -> exit code` that parses its own command line (with `parse`, so
+    that a bad command line or --help answers before TensorFlow loads) in this process;
+    returns the exit code. Commands start with run_absl(main, parsed_by_main=True), which calls
+    this."""
     argv, debug = _pop_debug(sys.argv[1:] if argv is None else argv)
     try:
         return main(argv) or 0
@@ -120,21 +126,40 @@ def run(main, argv=None):
         return _fail(e, debug)
 
 
-def parse(parser, argv=None, known=False):
+def argument_parser(command, **kwargs):
+    """The parser of a command with subcommands or positional arguments (absl.flags has
+    neither): absl.flags.argparse_flags.ArgumentParser, so --flagfile and absl's own flags
+    (--verbosity, ...) work as in the other commands. `command` is the module `python -m` runs;
+    the usage line names the console script instead when the command was started as one."""
+    from absl.flags import argparse_flags
+    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    kwargs.setdefault("prog", script if script.startswith("hse-") else f"python -m {command}")
+    return argparse_flags.ArgumentParser(**kwargs)
+
+
+def parse(parser, argv=None, known=False, load_tensorflow=True):
     """parser.parse_args(argv) (parse_known_args with `known`), then TensorFlow, quietly: a
-    command line that is wrong, or --help, answers at once (TensorFlow takes seconds to load)."""
+    command line that is wrong, or --help, answers at once (TensorFlow takes seconds to load).
+    Without `load_tensorflow` the command calls quiet_tensorflow() itself, after its other
+    quick checks."""
     parsed = parser.parse_known_args(argv) if known else parser.parse_args(argv)
-    quiet_tensorflow()
+    if load_tensorflow:
+        quiet_tensorflow()
     return parsed
 
 
-def run_absl(main, argv=None):
-    """absl.app.run with one-line errors: flag errors, a missing required flag and errors from
-    `main` all end in one `error:` line and exit code 2."""
+def run_absl(main, argv=None, parsed_by_main=False):
+    """Every command's start: absl.app.run with one-line errors. Flag errors, a missing
+    required flag and errors from `main` all end in one `error:` line and exit code 2.
+    With `parsed_by_main`, `main(argv)` parses its own command line (argv without the program
+    name) with `parse` and an `argument_parser`, and returns the exit code."""
     from absl import app, flags
     argv, debug = _pop_debug(sys.argv if argv is None else argv)
 
     def parse(args):
+        if parsed_by_main:  # main's argparse_flags parser parses absl's flags too
+            flags.FLAGS.mark_as_parsed()
+            return args[1:]
         try:
             rest = flags.FLAGS(args)
         except flags.Error as e:  # before TensorFlow loads: a bad flag answers at once
@@ -144,7 +169,7 @@ def run_absl(main, argv=None):
 
     def guarded(args):
         try:
-            return main(args)
+            return main(args) or 0
         except user_errors() as e:
             sys.exit(_fail(e, debug))
 

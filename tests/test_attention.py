@@ -3,6 +3,7 @@ precision, and export parity of both towers."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -167,8 +168,13 @@ def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     train(tiny_config(tiny_demo, full, epochs=2, **one_layer), full, verbose=0,
           deterministic=True, projector_max=0)
-    train(tiny_config(tiny_demo, part, epochs=1, **one_layer), part, verbose=0,
-          deterministic=True, projector_max=0)
+    # The same run stopped after its first epoch: its folder as a kill before the second
+    # checkpoint leaves it (the trainer writes ckpt-0001, then points checkpoint.json at it).
+    shutil.copytree(full, part)
+    shutil.rmtree(os.path.join(part, "ckpt-0002"))
+    os.remove(os.path.join(part, "results.json"))
+    with open(os.path.join(part, "checkpoint.json"), "w") as f:
+        json.dump({"latest": "ckpt-0001", "epoch": 1}, f)
     results = train(tiny_config(tiny_demo, part, epochs=2, **one_layer), part, resume=True,
                     verbose=0, deterministic=True, projector_max=0)
     assert json.load(open(os.path.join(part, "run_config.json")))["encoder"] == "attention"

@@ -57,16 +57,37 @@ def test_every_script_is_installed_where_the_package_is():
     assert out.returncode == 0 and "build" in out.stdout
 
 
+def _exit_before_tensorflow(module, args):
+    """Runs `python -m module args` in a fresh interpreter: (exit code and whether TensorFlow
+    was imported, as 'exit CODE BOOL'; stderr)."""
+    call = (f"import runpy, sys; sys.argv = [{module!r}, *{args!r}]\n"
+            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+            f"except SystemExit as e:\n"
+            f"    print('exit', e.code, 'tensorflow' in sys.modules, file=sys.__stdout__)")
+    done = _run([sys.executable, "-c", call])
+    return done.stdout.strip().splitlines()[-1], done.stderr
+
+
 @pytest.mark.parametrize("module,args", [
     ("hse_tf.index", ["build", "--nlist", "x"]), ("hse_tf.app", ["--port", "1_0"]),
     ("hse_tf.features", ["--help"]), ("hse_tf.evaluate", ["--no_such_flag"]),
     ("hse_tf.export", ["--version=abc"])])
 def test_a_bad_command_line_answers_before_tensorflow_loads(module, args):
     """A wrong flag or --help answers without importing TensorFlow (seconds to load)."""
-    call = (f"import runpy, sys; sys.argv = [{module!r}, *{args!r}]\n"
-            f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
-            f"except SystemExit as e:\n"
-            f"    print('exit', e.code, 'tensorflow' in sys.modules, file=sys.__stdout__)")
-    done = _run([sys.executable, "-c", call])
     code = "0" if args == ["--help"] else "2"
-    assert done.stdout.strip().splitlines()[-1] == f"exit {code} False", done.stderr[-2000:]
+    status, stderr = _exit_before_tensorflow(module, args)
+    assert status == f"exit {code} False", stderr[-2000:]
+
+
+@pytest.mark.parametrize("module,args,line", [
+    ("hse_tf.index", ["build"], "--nlist=x"), ("hse_tf.features", ["extract"], "--fps=-1"),
+    ("hse_tf.app", [], "--port=1_0"), ("hse_tf.viz", [], "--max_points=x"),
+    ("hse_tf.evaluate", [], "--incomplete_max_k=x"), ("hse_tf.export", [], "--version=abc")])
+def test_every_kind_of_command_reads_a_flagfile(tmp_path, module, args, line):
+    """One command-line framework (absl; its argparse integration where a command has
+    subcommands): --flagfile works everywhere, and a bad value in it is named."""
+    flagfile = tmp_path / "bad.flags"
+    flagfile.write_text(f"# a comment\n{line}\n")
+    status, stderr = _exit_before_tensorflow(module, [*args, f"--flagfile={flagfile}"])
+    assert status == "exit 2 False", stderr[-2000:]
+    assert line.split("=")[0].lstrip("-") in stderr.strip().splitlines()[-1], stderr[-2000:]

@@ -11,6 +11,7 @@ embedded by the exported hse_text of the export that built the index, in this pr
 import argparse
 import sys
 
+from hse_tf import cli
 from hse_tf.cli import positive_int
 
 
@@ -26,8 +27,8 @@ def _port(text):
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m hse_tf.app",
-                                description="Search page and JSON API over a built index.")
+    p = cli.argument_parser("hse_tf.app",
+                            description="Search page and JSON API over a built index.")
     p.add_argument("--index", required=True, help="video index folder (index build --out)")
     p.add_argument("--models", help="export folder (default: the one the index was built with)")
     p.add_argument("--text_index", help="paragraph index (index build-text): 'paragraphs like "
@@ -107,10 +108,10 @@ def bind(host, port):
 
 
 def main(argv=None):
-    from hse_tf import cli
-    args = cli.parse(_parser(), argv)
+    args = cli.parse(_parser(), argv, load_tensorflow=False)
     from hse_tf.cli import configure_cpu_threads, is_loopback
-    sock = bind(args.host, args.port)
+    sock = bind(args.host, args.port)  # a bad or busy address answers before TensorFlow loads
+    cli.quiet_tensorflow()
     if not args.serving:
         configure_cpu_threads(args.cpu_threads)
     app, gallery = build_app(args)
@@ -136,5 +137,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from hse_tf import cli
-    sys.exit(cli.run(main))
+    cli.run_absl(main, parsed_by_main=True)

@@ -9,7 +9,6 @@ videos; a changed setting is refused, and so is an --out that is not an extracti
     python -m hse_tf.train ... --features feats.hdf5 --feature_layout hdf5
 """
 
-import argparse
 import sys
 
 from hse_tf import cli
@@ -18,8 +17,8 @@ from hse_tf.data.errors import BAD_INPUT_POLICIES
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m hse_tf.features",
-                                description="Extract frame features from video files.")
+    p = cli.argument_parser("hse_tf.features",
+                            description="Extract frame features from video files.")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("extract", help="video files -> frame features")
     e.add_argument("--videos", required=True,
@@ -66,4 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    cli.run_absl(main, parsed_by_main=True)

@@ -19,7 +19,6 @@ IVF-PQ index with exact re-ranking beyond (--kind and the faiss parameters overr
 embeddings go to INDEX/clips.
 """
 
-import argparse
 import json
 import sys
 
@@ -31,8 +30,8 @@ from hse_tf.index.gallery_index import KINDS
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m hse_tf.index",
-                                description="Build and search HSE video/text indices.")
+    p = cli.argument_parser("hse_tf.index",
+                            description="Build and search HSE video/text indices.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="embed a feature file's videos (or video files) into an "
                        "index")
@@ -218,4 +217,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    cli.run_absl(main, parsed_by_main=True)

@@ -158,8 +158,9 @@ def _video(args, client):
 
 
 def main(argv=None):
-    import argparse
-    p = argparse.ArgumentParser(description="Embed text or videos through TF Serving (gRPC).")
+    from hse_tf import cli
+    p = cli.argument_parser("hse_tf.serving.client",
+                            description="Embed text or videos through TF Serving (gRPC).")
     p.add_argument("--server", default="localhost:8500")
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--ssl_ca", help="PEM file of the CA (or self-signed certificate) to trust: "
@@ -177,7 +178,6 @@ def main(argv=None):
     v.add_argument("--duration", type=float)
     m = sub.add_parser("metadata", help="signatures of a served model")
     m.add_argument("--model", default="hse_text")
-    from hse_tf import cli
     args = cli.parse(p, argv)
     from hse_tf.serving.server import read_secret
     client = HSEClient(args.server, args.timeout,
@@ -201,4 +201,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     from hse_tf import cli
-    sys.exit(cli.run(main))
+    cli.run_absl(main, parsed_by_main=True)

@@ -6,13 +6,12 @@ and an HTML page of paragraph -> video retrieval examples (Figs. 7-10).
 Figures go to RUN/figures/ unless --out names another folder.
 """
 
-import argparse
 import os
-import sys
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from hse_tf import cli
+    p = cli.argument_parser("hse_tf.viz", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--annotations", help="default: the run's validation annotations")
     p.add_argument("--features", help="default: the run's feature file")
@@ -21,7 +20,6 @@ def main(argv=None):
     p.add_argument("--max_points", type=int, default=1000)
     p.add_argument("--report_queries", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    from hse_tf import cli
     args = cli.parse(p, argv)
     from hse_tf.cli import require_extra
     require_extra("viz", "sklearn", "matplotlib", what="python -m hse_tf.viz")
@@ -66,4 +64,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     from hse_tf import cli
-    sys.exit(cli.run(main))
+    cli.run_absl(main, parsed_by_main=True)
