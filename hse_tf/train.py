@@ -11,15 +11,12 @@ from absl import app, flags, logging
 
 from hse_tf import cli
 
-if __name__ == "__main__":  # the registries below import TensorFlow: quietly, as every command
-    cli.quiet_tensorflow()
-
-from hse_tf.training.runs import RUN_CONFIGS, run_config_keys  # noqa: E402
-from hse_tf.training.trainer import STRATEGIES, TrainOptions  # noqa: E402
+from hse_tf.training.run_config import RUN_CONFIGS, run_config_keys
+from hse_tf.training.trainer import STRATEGIES, TrainOptions
 
 FLAGS = flags.FLAGS
 
-# What to train: one flag per option of the run's typed configs (training.runs.RUN_CONFIGS:
+# What to train: one flag per option of the run's typed configs (training.run_config.RUN_CONFIGS:
 # data, model, attention, loss, training), recorded in run_config.json under the same names.
 for config in RUN_CONFIGS:
     cli.define_flags(config)

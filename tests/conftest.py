@@ -55,7 +55,7 @@ def exported(tiny_demo, tmp_path_factory):
 
 def tiny_config(demo_paths, run_dir, **overrides):
     """A run config (flag values) for a tiny, fast model on the tiny demo dataset."""
-    from hse_tf.training.runs import run_defaults
+    from hse_tf.training.run_config import run_defaults
     cfg = {
         **run_defaults(), "train_annotations": demo_paths["train"],
         "val_annotations": demo_paths["val_1"], "train_subset": None, "val_subset": None,

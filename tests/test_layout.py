@@ -85,7 +85,7 @@ def test_settings_are_defined_once():
     from absl import flags
 
     from hse_tf import train as command
-    from hse_tf.training.runs import RUN_CONFIGS, run_defaults
+    from hse_tf.training.run_config import RUN_CONFIGS, run_defaults
     assert command.CONFIG_FLAGS == list(run_defaults())
     for config in RUN_CONFIGS:
         for field in config.__dataclass_fields__.values():

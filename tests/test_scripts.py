@@ -71,7 +71,8 @@ def _exit_before_tensorflow(module, args):
 @pytest.mark.parametrize("module,args", [
     ("hse_tf.index", ["build", "--nlist", "x"]), ("hse_tf.app", ["--port", "1_0"]),
     ("hse_tf.features", ["--help"]), ("hse_tf.evaluate", ["--no_such_flag"]),
-    ("hse_tf.export", ["--version=abc"])])
+    ("hse_tf.export", ["--version=abc"]), ("hse_tf.train", ["--hidden=0"]),
+    ("hse_tf.train", ["--encoder=lstm"])])
 def test_a_bad_command_line_answers_before_tensorflow_loads(module, args):
     """A wrong flag or --help answers without importing TensorFlow (seconds to load)."""
     code = "0" if args == ["--help"] else "2"
@@ -82,7 +83,8 @@ def test_a_bad_command_line_answers_before_tensorflow_loads(module, args):
 @pytest.mark.parametrize("module,args,line", [
     ("hse_tf.index", ["build"], "--nlist=x"), ("hse_tf.features", ["extract"], "--fps=-1"),
     ("hse_tf.app", [], "--port=1_0"), ("hse_tf.viz", [], "--max_points=x"),
-    ("hse_tf.evaluate", [], "--incomplete_max_k=x"), ("hse_tf.export", [], "--version=abc")])
+    ("hse_tf.evaluate", [], "--incomplete_max_k=x"), ("hse_tf.export", [], "--version=abc"),
+    ("hse_tf.train", [], "--max_frames=0")])
 def test_every_kind_of_command_reads_a_flagfile(tmp_path, module, args, line):
     """One command-line framework (absl; its argparse integration where a command has
     subcommands): --flagfile works everywhere, and a bad value in it is named."""

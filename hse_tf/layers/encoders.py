@@ -1,19 +1,27 @@
 """Sequence encoders by name: every level of both towers takes one of these (values + lengths
-in, one embedding per row out), so a config picks them by flag."""
+in, one embedding per row out), so a config picks them by flag.
+
+(The layers load when first built: the names, defaults and configs here import no TensorFlow,
+so that a command's flags parse before TensorFlow loads.)"""
 
 from hse_tf.layers.attention_config import OPTIONS
-from hse_tf.layers.attention_encoder import AttentionEncoder
-from hse_tf.layers.sequence_encoder import SequenceEncoder
 
 DEFAULT_HIDDEN = 1024  # the paper's hidden size, of every encoder
 
+
+def _gru(units, gru_implementation, attention, name):
+    from hse_tf.layers.sequence_encoder import SequenceEncoder
+    return SequenceEncoder(units, gru_implementation, name=name)
+
+
+def _attention(units, gru_implementation, attention, name):
+    from hse_tf.layers.attention_encoder import AttentionEncoder
+    return AttentionEncoder(units, **(attention or {}), name=name)
+
+
 ENCODERS = {
-    # The paper's: a GRU, max-pooled over valid steps (packed on CPUs, cuDNN on GPUs).
-    "gru": lambda units, gru_implementation, attention, name: SequenceEncoder(
-        units, gru_implementation, name=name),
-    # Pre-norm Transformer blocks, pooled over valid steps (AttentionEncoder).
-    "attention": lambda units, gru_implementation, attention, name: AttentionEncoder(
-        units, **(attention or {}), name=name),
+    "gru": _gru,  # the paper's: a GRU, max-pooled over valid steps (packed on CPUs)
+    "attention": _attention,  # pre-norm Transformer blocks, pooled over valid steps
 }
 ATTENTION_OPTIONS = OPTIONS  # hse_tf.layers.AttentionConfig's fields
 

@@ -4,9 +4,8 @@ import keras
 import tensorflow as tf
 
 from hse_tf.layers import packed_gru
+from hse_tf.layers.gru_implementations import GRU_IMPLEMENTATIONS as IMPLEMENTATIONS
 from hse_tf.layers.ragged import pad_rows
-
-IMPLEMENTATIONS = ("auto", "packed", "keras")
 
 
 def check_implementation(implementation):

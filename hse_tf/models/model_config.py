@@ -4,7 +4,7 @@ import dataclasses
 
 from hse_tf.data.options import option
 from hse_tf.layers.encoders import DEFAULT_HIDDEN, ENCODERS
-from hse_tf.layers.sequence_encoder import IMPLEMENTATIONS
+from hse_tf.layers.gru_implementations import GRU_IMPLEMENTATIONS
 
 
 def _models():
@@ -32,7 +32,7 @@ class ModelConfig:
         "auto", "GRU code: 'packed' (hse_tf/layers/packed_gru.py: no steps spent on padding, a "
         "hand-written backward pass; the CPU path), 'keras' (keras.layers.GRU: cuDNN on a "
         "GPU), 'auto' = keras where TensorFlow sees a GPU, else packed. Same maths and "
-        "weights: checkpoints work with both.", choices=IMPLEMENTATIONS)
+        "weights: checkpoints work with both.", choices=GRU_IMPLEMENTATIONS)
 
 
 DEFAULTS = ModelConfig()

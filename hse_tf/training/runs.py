@@ -15,34 +15,16 @@ import numpy as np
 from hse_tf.data import annotations as ann_lib
 from hse_tf.data import demo
 from hse_tf.data.data_config import DEFAULTS as DATA_DEFAULTS
-from hse_tf.data.data_config import RANDOM_WORD_VECTORS, DataConfig
+from hse_tf.data.data_config import RANDOM_WORD_VECTORS
 from hse_tf.data.errors import IssueLog
 from hse_tf.data.features import open_features
-from hse_tf.data.options import defaults
 from hse_tf.data.preprocessing import Preprocessing
 from hse_tf.data.video_dataset import VideoDataset
 from hse_tf.data.vocabulary import Vocabulary, embedding_matrix, token_coverage
 from hse_tf.data.word_vectors import load_word_vectors
-from hse_tf.layers.attention_config import AttentionConfig
 from hse_tf.losses.loss_config import OPTIONS as LOSS_OPTIONS
-from hse_tf.losses.loss_config import LossConfig
 from hse_tf.models import DEFAULT_HIDDEN, HSEModel, build_model
-from hse_tf.models.model_config import ModelConfig
-from hse_tf.training.train_config import MIXED_POLICIES, TrainConfig
-
-# A run config: the fields of these typed configs, each owned by its part (run_config.json).
-RUN_CONFIGS = (DataConfig, ModelConfig, AttentionConfig, LossConfig, TrainConfig)
-
-
-def run_config_keys():
-    """The keys of a run config (= the trainer's flags a run records), in order."""
-    return list(defaults(*RUN_CONFIGS))
-
-
-def run_defaults():
-    """A run config of every default (the trainer's flags untouched)."""
-    return defaults(*RUN_CONFIGS)
-
+from hse_tf.training.train_config import MIXED_POLICIES
 
 # Numeric settings a run needs within bounds: {name: (lowest, why)}; checked before any work so a
 # bad value is one line naming its flag, never a NaN model (an --lr of nan, --max_frames 0 and
