@@ -22,6 +22,7 @@ answers at once.
 """
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -128,13 +129,28 @@ def run(main, argv=None):
 
 def argument_parser(command, **kwargs):
     """The parser of a command with subcommands or positional arguments (absl.flags has
-    neither): absl.flags.argparse_flags.ArgumentParser, so --flagfile and absl's own flags
-    (--verbosity, ...) work as in the other commands. `command` is the module `python -m` runs;
+    neither): absl.flags.argparse_flags.ArgumentParser, with `parse` reading --flagfile as
+    absl does, so flagfiles work as in the other commands. `command` is the module `python -m` runs;
     the usage line names the console script instead when the command was started as one."""
-    from absl.flags import argparse_flags
     script = os.path.basename(sys.argv[0]) if sys.argv else ""
     kwargs.setdefault("prog", script if script.startswith("hse-") else f"python -m {command}")
-    return argparse_flags.ArgumentParser(**kwargs)
+    return _parser_class()(**kwargs)
+
+
+@functools.cache
+def _parser_class():
+    from absl.flags import argparse_flags
+
+    class ArgumentParser(argparse_flags.ArgumentParser):
+        """absl's argparse parser with the command's own flags only (its subcommands' too:
+        argparse makes them of this class): the process-wide absl flags may hold another
+        command's (--batch_size, ...) when commands run in one process. `parse` reads
+        --flagfile."""
+
+        def __init__(self, **kwargs):
+            kwargs.setdefault("inherited_absl_flags", None)
+            super().__init__(**kwargs)
+    return ArgumentParser
 
 
 def parse(parser, argv=None, known=False, load_tensorflow=True):
@@ -142,6 +158,10 @@ def parse(parser, argv=None, known=False, load_tensorflow=True):
     command line that is wrong, or --help, answers at once (TensorFlow takes seconds to load).
     Without `load_tensorflow` the command calls quiet_tensorflow() itself, after its other
     quick checks."""
+    from absl import flags
+    # --flagfile=FILE -> its lines, as absl reads them (a fresh FlagValues: no flag state)
+    argv = flags.FlagValues().read_flags_from_files(
+        list(sys.argv[1:] if argv is None else argv), force_gnu=True)
     parsed = parser.parse_known_args(argv) if known else parser.parse_args(argv)
     if load_tensorflow:
         quiet_tensorflow()
@@ -157,7 +177,7 @@ def run_absl(main, argv=None, parsed_by_main=False):
     argv, debug = _pop_debug(sys.argv if argv is None else argv)
 
     def parse(args):
-        if parsed_by_main:  # main's argparse_flags parser parses absl's flags too
+        if parsed_by_main:  # main parses (absl's argparse parser; `parse` reads flagfiles)
             flags.FLAGS.mark_as_parsed()
             return args[1:]
         try:

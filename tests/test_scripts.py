@@ -93,3 +93,21 @@ def test_every_kind_of_command_reads_a_flagfile(tmp_path, module, args, line):
     status, stderr = _exit_before_tensorflow(module, [*args, f"--flagfile={flagfile}"])
     assert status == "exit 2 False", stderr[-2000:]
     assert line.split("=")[0].lstrip("-") in stderr.strip().splitlines()[-1], stderr[-2000:]
+
+
+def test_a_command_parses_in_a_process_that_holds_another_commands_flags(tmp_path):
+    """The trainer's absl flags (--batch_size, ...) live process-wide once it is imported; the
+    index command's own --batch_size still parses, from the command line and a flagfile."""
+    from absl import flags
+
+    from hse_tf import cli
+    from hse_tf import train  # noqa: F401  (defines --batch_size among absl's flags)
+    from hse_tf.index.__main__ import _parser
+    flagfile = tmp_path / "build.flags"
+    flagfile.write_text("--batch_size=5\n--out=o\n")
+    base = ["build", "--model", "m", "--features", "f"]
+    args = cli.parse(_parser(), [*base, "--out", "o", "--batch_size", "3"], load_tensorflow=False)
+    assert (args.batch_size, args.out) == (3, "o")
+    args = cli.parse(_parser(), [*base, f"--flagfile={flagfile}"], load_tensorflow=False)
+    assert (args.batch_size, args.out) == (5, "o")
+    assert not flags.FLAGS["batch_size"].present  # the trainer's flag untouched
