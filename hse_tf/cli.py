@@ -117,9 +117,9 @@ def _fail(error, debug):
 
 def run(main, argv=None):
     """Runs a `main(argv) -> exit code` that parses its own command line (with `parse`, so
-    that a bad command line or --help answers before TensorFlow loads) in this process;
-    returns the exit code. Commands start with run_absl(main, parsed_by_main=True), which calls
-    this."""
+    that a bad command line or --help answers before TensorFlow loads) in this process, with
+    the commands' one-line errors; returns the exit code (for tests and other Python callers:
+    the commands themselves start with run_absl(main, parsed_by_main=True))."""
     argv, debug = _pop_debug(sys.argv[1:] if argv is None else argv)
     try:
         return main(argv) or 0

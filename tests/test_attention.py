@@ -163,7 +163,7 @@ def test_config_round_trip_and_registry():
 
 
 def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
-    from hse_tf.training import train
+    from hse_tf.training import checkpoints, train
     one_layer = {**ATTENTION, "layers": 1}  # resuming restores every block alike
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     train(tiny_config(tiny_demo, full, epochs=2, **one_layer), full, verbose=0,
@@ -173,8 +173,8 @@ def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
     shutil.copytree(full, part)
     shutil.rmtree(os.path.join(part, "ckpt-0002"))
     os.remove(os.path.join(part, "results.json"))
-    with open(os.path.join(part, "checkpoint.json"), "w") as f:
-        json.dump({"latest": "ckpt-0001", "epoch": 1}, f)
+    with open(os.path.join(part, checkpoints.POINTER), "w") as f:
+        json.dump({"latest": checkpoints.checkpoint_name(1), "epoch": 1}, f)
     results = train(tiny_config(tiny_demo, part, epochs=2, **one_layer), part, resume=True,
                     verbose=0, deterministic=True, projector_max=0)
     assert json.load(open(os.path.join(part, "run_config.json")))["encoder"] == "attention"

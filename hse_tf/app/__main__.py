@@ -109,11 +109,10 @@ def bind(host, port):
 
 def main(argv=None):
     args = cli.parse(_parser(), argv, load_tensorflow=False)
-    from hse_tf.cli import configure_cpu_threads, is_loopback
     sock = bind(args.host, args.port)  # a bad or busy address answers before TensorFlow loads
     cli.quiet_tensorflow()
     if not args.serving:
-        configure_cpu_threads(args.cpu_threads)
+        cli.configure_cpu_threads(args.cpu_threads)
     app, gallery = build_app(args)
     # The gallery's millions of ids never change: keep them out of the garbage collector's
     # full passes (which would otherwise walk them all, a latency spike every few requests).
@@ -121,7 +120,7 @@ def main(argv=None):
     gc.collect()
     gc.freeze()
     import uvicorn
-    if not is_loopback(args.host):
+    if not cli.is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other machines"
               f"{'' if args.auth_token_file else ', without a token'} and without TLS; "
               f"--host 127.0.0.1 keeps it local", file=sys.stderr, flush=True)
