@@ -3,7 +3,7 @@
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
         [--noise STD] [--settings held,correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
-        (also: attention_mean_max, attention_warmup, attention_coot)
+        (also: attention_ff2, attention_mean_max, attention_warmup, attention_coot)
         [--extra NAME=FLAGS ...]
 
 --settings: the benchmark's settings (bench/known_answer.SETTINGS): "held" (the default
@@ -47,6 +47,7 @@ MODELS = {
     "fse": ["--model=fse"],
     "hse_gru": ["--model=hse", "--encoder=gru"],
     "hse_attention": ["--model=hse", "--encoder=attention"],  # attention pooling (default)
+    "attention_ff2": ["--model=hse", "--encoder=attention", "--ff_ratio=2"],  # width of before
     "attention_mean_max": ["--model=hse", "--encoder=attention", "--pooling=mean_max"],
     "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],
     "attention_cycle": ["--model=hse", "--encoder=attention", "--w_cycle=0.01"],

@@ -147,7 +147,8 @@ def test_config_round_trip_and_registry():
     assert encoder_options(flags) == {
         "low_encoder": "attention", "high_encoder": "gru",
         "attention": {"layers": 3, "heads": 2, "ff_dim": 0, "dropout": 0.0,
-                      "pooling": "mean_max", "context_layers": 0}}  # a config of before
+                      "pooling": "mean_max", "context_layers": 0,
+                      "ff_ratio": 2.0}}  # a config of before
     model = model_from_config({"model": "hse", "hidden": 8, **flags}, 6, 20, 5)
     assert isinstance(model.video_tower.clip_encoder, AttentionEncoder)
     assert isinstance(model.video_tower.video_encoder, SequenceEncoder)
@@ -160,6 +161,31 @@ def test_config_round_trip_and_registry():
     with pytest.raises(ValueError, match="must divide by --heads 3"):
         model_from_config({"model": "hse", "hidden": 8, "encoder": "attention", "heads": 3},
                           6, 20, 5)
+
+
+def test_stored_configs_keep_the_widths_they_were_made_with():
+    """The feed-forward width is --hidden by default (COOT's), 2 x --hidden before --ff_ratio;
+    a stored config (a run's model_config, a saved layer) that lacks an option builds what it
+    was made with."""
+    from hse_tf.layers import AttentionEncoder
+    from hse_tf.models import HSEModel
+    from hse_tf.training.runs import model_from_config
+    assert AttentionEncoder(8).ff_dim == 8 and AttentionEncoder(8, ff_dim=5).ff_dim == 5
+    assert AttentionEncoder(8, ff_ratio=1.5).ff_dim == 12
+    new = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                             "ff_ratio": 1.0}, 6, 20, 5)
+    assert new.video_tower.clip_encoder.ff_dim == 8
+    stored = new.get_config()  # as a run from before --ff_ratio and --context_layers saved it
+    stored["attention"] = {"layers": 1, "heads": 4, "ff_dim": 0, "dropout": 0.1,
+                           "contextual": True, "positions": "sinusoidal", "pooling": "cls"}
+    old = model_from_config({"model_config": stored}, 6, 20, 5)
+    video = old.video_tower.video_encoder
+    assert (video.ff_dim, video.context_layers, video.pooling) == (16, 0, "cls")
+    assert HSEModel.from_config(stored).text_tower.sentence_encoder.ff_dim == 16
+    layer = AttentionEncoder(8, contextual=True, context_dim=6).get_config()
+    del layer["context_layers"]  # a layer saved before the option
+    back = AttentionEncoder.from_config(layer)
+    assert (back.context_layers, back.ff_dim) == (0, 8)  # ff_dim: the width it stored
 
 
 def test_attention_run_resumes_exactly(tiny_demo, tmp_path):

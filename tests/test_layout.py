@@ -59,8 +59,8 @@ def test_the_root_holds_only_commands_and_every_package_says_what_it_is_for():
 ONE_HOME = {"max_frames", "max_clips", "max_sentences", "eval_batch_size", "projector_max",
             "incomplete_max_k", "margin", "margin_high", "margin_low", "gamma", "hardest_negative",
             "w_match_high", "w_match_low", "w_cluster_high", "w_cluster_low", "w_match_flat",
-            "tau_high", "tau_low", "weak_low", "w_cycle", "layers", "heads", "ff_dim", "dropout",
-            "positions", "pooling", "contextual", "context_layers", "sort_by_time"}
+            "tau_high", "tau_low", "weak_low", "w_cycle", "layers", "heads", "ff_dim", "ff_ratio",
+            "dropout", "positions", "pooling", "contextual", "context_layers", "sort_by_time"}
 
 
 OTHER_SETTING = {"hse_tf.heads.mlp_classifier.__init__(dropout=0.5)"}  # the classifier head's

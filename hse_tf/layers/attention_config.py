@@ -16,8 +16,12 @@ class AttentionConfig:
 
     layers: int = option(1, "Attention encoders: Transformer blocks.", lower_bound=1)
     heads: int = option(4, "Attention encoders: heads (must divide --hidden).", lower_bound=1)
-    ff_dim: int = option(0, "Attention encoders: feed-forward width (0: 2 x --hidden).",
+    ff_dim: int = option(0, "Attention encoders: feed-forward width (0: --ff_ratio x --hidden).",
                          lower_bound=0)
+    ff_ratio: float = option(1.0, "Attention encoders: feed-forward width as a multiple of "
+                             "--hidden, where --ff_dim is 0 (1: COOT's width; 2 before this "
+                             "option, and in runs from before it).", lower_bound=0.25,
+                             upper_bound=8.0)
     dropout: float = option(0.1, "Attention encoders: dropout of attention and residuals.",
                             lower_bound=0.0, upper_bound=0.9)
     positions: str = option("sinusoidal", "Attention encoders: position encoding.",
@@ -38,4 +42,10 @@ class AttentionConfig:
 DEFAULTS = AttentionConfig()
 OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
 # Runs from before an option existed behave as they did: their configs lack the key.
-BEFORE = {"context_layers": 0, "pooling": "mean_max"}
+BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0}
+
+
+def as_before(options):
+    """A stored config's attention options (a run's, a saved model's): each option it lacks
+    takes its value of before the option (BEFORE), not today's default."""
+    return {**BEFORE, **options}

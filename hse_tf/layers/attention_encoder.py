@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from hse_tf.layers.attention_config import DEFAULTS, POOLINGS, POSITIONS
+from hse_tf.layers.attention_config import DEFAULTS, POOLINGS, POSITIONS, as_before
 from hse_tf.layers.ragged import pad_rows
 
 MIN_BLOCK = 32  # the shortest block rows are packed into (AttentionEncoder._packed_call)
@@ -68,7 +68,8 @@ class AttentionEncoder(keras.layers.Layer):
     def __init__(self, units, layers=DEFAULTS.layers, heads=DEFAULTS.heads,
                  ff_dim=DEFAULTS.ff_dim, dropout=DEFAULTS.dropout, positions=DEFAULTS.positions,
                  pooling=DEFAULTS.pooling, max_len=512, contextual=DEFAULTS.contextual,
-                 context_dim=None, context_layers=DEFAULTS.context_layers, **kwargs):
+                 context_dim=None, context_layers=DEFAULTS.context_layers,
+                 ff_ratio=DEFAULTS.ff_ratio, **kwargs):
         super().__init__(**kwargs)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
@@ -77,7 +78,7 @@ class AttentionEncoder(keras.layers.Layer):
         if units % heads:
             raise ValueError(f"hidden size {units} must divide by --heads {heads}")
         self.units, self.num_layers, self.heads = units, layers, heads
-        self.ff_dim = ff_dim or 2 * units
+        self.ff_dim = ff_dim or max(1, round(ff_ratio * units))  # get_config keeps the width
         self.dropout, self.positions, self.pooling, self.max_len = (dropout, positions, pooling,
                                                                     max_len)
         self.project = keras.layers.Dense(units, name="project")
@@ -349,6 +350,10 @@ class AttentionEncoder(keras.layers.Layer):
                                          self.ctx_ff2[j], training)
             ctx = self.ctx_final_norm(ctx)
         return ctx, tf.tile(ctx_valid[:, None, :], [1, steps, 1])
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(as_before(config))  # a layer saved before an option
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "layers": self.num_layers,

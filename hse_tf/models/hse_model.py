@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hse_tf.layers.attention_config import as_before
 from hse_tf.layers.encoders import DEFAULT_HIDDEN
 from hse_tf.losses import HSELoss
 from hse_tf.losses.ranking import l2_normalize
@@ -128,6 +129,14 @@ class HSEModel(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @classmethod
+    def from_config(cls, config):
+        """A stored config (a run's model_config, a saved model): an attention option it lacks
+        takes its value of before the option (hse_tf.layers.attention_config.BEFORE)."""
+        if "attention" in (config.get("low_encoder"), config.get("high_encoder")):
+            config = {**config, "attention": as_before(config.get("attention") or {})}
+        return super().from_config(config)
 
     def get_config(self):
         return {**super().get_config(), "feature_dim": self.feature_dim,

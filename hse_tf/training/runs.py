@@ -143,12 +143,11 @@ def encoder_options(cfg):
     level unless --low_encoder / --high_encoder say otherwise; runs from before attention
     encoders are GRU runs, and an option a run's config lacks has its value of before the
     option (attention_config.BEFORE)."""
-    from hse_tf.layers.attention_config import BEFORE
+    from hse_tf.layers.attention_config import as_before
     from hse_tf.layers.encoders import ATTENTION_OPTIONS
     kind = cfg.get("encoder") or "gru"
     low, high = cfg.get("low_encoder") or kind, cfg.get("high_encoder") or kind
-    attention = ({k: cfg[k] if cfg.get(k) is not None else BEFORE[k]
-                  for k in ATTENTION_OPTIONS if cfg.get(k) is not None or k in BEFORE}
+    attention = (as_before({k: cfg[k] for k in ATTENTION_OPTIONS if cfg.get(k) is not None})
                  if "attention" in (low, high) else {})
     return {"low_encoder": low, "high_encoder": high, "attention": attention}
 
