@@ -141,8 +141,10 @@ NOISE_CORRELATED = round(NOISE * math.sqrt((1 - RHO) / (1 + RHO)), 2)
 # of "a man plays the guitar" shows man and guitar throughout. A segment's mean holds the same
 # signal as in the correlated setting; only its spread in time differs.
 CONTENTS = ("sequence", "held")
-SETTINGS = {"correlated": dict(rho=RHO, blur=BLUR, noise=NOISE_CORRELATED),
-            "iid": dict(rho=0.0, blur=1, noise=NOISE),
+# Each setting names every option (content too): `ensure` fills what a call leaves out from
+# the default setting, so "iid" without its content would be made with the held content.
+SETTINGS = {"correlated": dict(rho=RHO, blur=BLUR, noise=NOISE_CORRELATED, content="sequence"),
+            "iid": dict(rho=0.0, blur=1, noise=NOISE, content="sequence"),
             "held": dict(rho=RHO, blur=BLUR, noise=NOISE_CORRELATED, content="held")}
 # The default setting, "held": of the three, the one whose results resemble real features'. On
 # it the paper's GRU lands where an independent benchmark kept outside the project, built on

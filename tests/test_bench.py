@@ -42,3 +42,20 @@ def test_ar1_noise_has_its_correlation_and_scale():
     assert e.std() == pytest.approx(2.0, rel=0.05)
     lag1 = np.corrcoef(e[1:, 0], e[:-1, 0])[0, 1]
     assert lag1 == pytest.approx(0.9, abs=0.02)
+
+
+def test_each_setting_is_made_as_it_says(tmp_path, monkeypatch):
+    """ensure() fills options from the default setting: every named setting keeps its own
+    (the i.i.d. and correlated settings show a segment's words in turn, not held content)."""
+    made = {}
+
+    def fake_generate(out, **settings):
+        made[os.path.basename(out)] = settings
+        return known_answer._paths(out)
+    monkeypatch.setattr(known_answer, "generate", fake_generate)
+    for name, chosen in known_answer.SETTINGS.items():
+        known_answer.ensure(str(tmp_path / name), **chosen)
+    assert made["iid"].get("content", "sequence") == "sequence"
+    assert made["correlated"].get("content", "sequence") == "sequence"
+    assert made["held"]["content"] == "held"
+    assert (made["iid"].get("rho", 0.0), made["iid"]["noise"]) == (0.0, known_answer.NOISE)
