@@ -182,6 +182,10 @@ def test_stored_configs_keep_the_widths_they_were_made_with():
     video = old.video_tower.video_encoder
     assert (video.ff_dim, video.context_layers, video.pooling) == (16, 0, "cls")
     assert HSEModel.from_config(stored).text_tower.sentence_encoder.ff_dim == 16
+    # A model made today with some options saves them all: it loads as it was made.
+    made = HSEModel(6, 20, 5, hidden=8, low_encoder="attention", attention={"heads": 2})
+    back = HSEModel.from_config(made.get_config()).video_tower.clip_encoder
+    assert (back.ff_dim, back.pooling, back.heads) == (8, "attention", 2)
     layer = AttentionEncoder(8, contextual=True, context_dim=6).get_config()
     del layer["context_layers"]  # a layer saved before the option
     back = AttentionEncoder.from_config(layer)

@@ -45,6 +45,12 @@ OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
 BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0}
 
 
+def with_defaults(options):
+    """Every attention option: today's default where `options` lacks one. A new model keeps
+    (and saves) these, so that a saved config is whole and `as_before` never changes it."""
+    return {**dataclasses.asdict(DEFAULTS), **options}
+
+
 def as_before(options):
     """A stored config's attention options (a run's, a saved model's): each option it lacks
     takes its value of before the option (BEFORE), not today's default."""

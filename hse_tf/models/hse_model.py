@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hse_tf.layers.attention_config import as_before
+from hse_tf.layers.attention_config import as_before, with_defaults
 from hse_tf.layers.encoders import DEFAULT_HIDDEN
 from hse_tf.losses import HSELoss
 from hse_tf.losses.ranking import l2_normalize
@@ -33,6 +33,8 @@ class HSEModel(keras.Model):
         # sentences; `attention` holds the AttentionEncoder options.
         self.low_encoder, self.high_encoder = low_encoder, high_encoder
         self.attention = dict(attention or {})
+        if "attention" in (low_encoder, high_encoder):  # whole, as get_config saves it
+            self.attention = with_defaults(self.attention)
         if self.attention.get("contextual") and not (hierarchical and high_encoder == "attention"):
             raise ValueError("contextual attention (--contextual) is a clip -> video and "
                              "sentence -> paragraph attention: it needs HSE with "
