@@ -95,9 +95,8 @@ def video_features(ann, prototypes, dim, noise, rng, rho=0.0, blur=1, content="s
     x = np.tile(rng.normal(scale=0.5, size=dim), (t, 1))  # the scene
     events = sorted(zip(ann["timestamps"], ann["sentences"]), key=lambda e: e[0][0])
     for ((start, end), _), tokens in zip(events, tokenize_all(s for _, s in events)):
-        s = min(max(int(math.floor(float(start))), 0), t - 1)
-        e = min(max(int(math.ceil(float(end))), s + 1), t)
-        words = [w for w in tokens if w in prototypes and w not in STOP]
+        s, e = frame_span(start, end, t)
+        words = content_words(tokens, prototypes)
         if not words:
             continue
         if content == "held":  # the sentence's content on every frame of its segment
@@ -188,17 +187,34 @@ def _paths(out):
             "word_vectors": os.path.join(out, "glove.npz")}
 
 
-def generate(out, n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0, rho=0.0, blur=1,
-             content="sequence"):
-    """Writes train.json, val_1.json, c3d_features.hdf5 and glove.npz under `out`; returns the
-    paths. The annotation files are the selected videos' real annotations, unchanged."""
+def word_prototypes(dim, seed):
+    """(GloVe words, their vectors [W, 50], {word: visual prototype [dim]}): each vector through
+    one random projection (seeded by `seed`) to `dim`, scaled to norm sqrt(dim)."""
     with np.load(GLOVE, allow_pickle=False) as z:
         words, vectors = [str(w) for w in z["words"]], z["vectors"].astype(np.float64)
     rng = np.random.default_rng(seed)
     projection = rng.normal(size=(vectors.shape[1], dim)) / math.sqrt(vectors.shape[1])
     proto = vectors @ projection
     proto *= math.sqrt(dim) / np.maximum(np.linalg.norm(proto, axis=1, keepdims=True), 1e-9)
-    prototypes = dict(zip(words, proto))
+    return words, vectors, dict(zip(words, proto))
+
+
+def frame_span(start, end, t):
+    """A segment's frames [s, e) in a video of t one-second frames (clamped, at least one)."""
+    s = min(max(int(math.floor(float(start))), 0), t - 1)
+    return s, min(max(int(math.ceil(float(end))), s + 1), t)
+
+
+def content_words(tokens, prototypes):
+    """The words of a tokenised sentence that the video shows."""
+    return [w for w in tokens if w in prototypes and w not in STOP]
+
+
+def generate(out, n_train=2000, n_val=1000, dim=128, noise=3.0, seed=0, rho=0.0, blur=1,
+             content="sequence"):
+    """Writes train.json, val_1.json, c3d_features.hdf5 and glove.npz under `out`; returns the
+    paths. The annotation files are the selected videos' real annotations, unchanged."""
+    words, vectors, prototypes = word_prototypes(dim, seed)
     os.makedirs(out, exist_ok=True)
     paths = _paths(out)
     features, position = {}, 0

@@ -59,3 +59,50 @@ def test_each_setting_is_made_as_it_says(tmp_path, monkeypatch):
     assert made["correlated"].get("content", "sequence") == "sequence"
     assert made["held"]["content"] == "held"
     assert (made["iid"].get("rho", 0.0), made["iid"]["noise"]) == (0.0, known_answer.NOISE)
+
+
+import reference  # noqa: E402  (bench/reference.py)
+
+
+class _Frames:
+    def __init__(self, videos):
+        self.videos = videos
+
+    def get(self, vid):
+        return self.videos[vid]
+
+
+def test_the_reference_reads_a_video_as_its_segments_and_its_words():
+    frames = np.arange(20, dtype=np.float64).reshape(10, 2)  # frame i: [2i, 2i + 1]
+    ann = {"v": {"duration": 10.0, "timestamps": [[5.2, 7.0], [0.0, 2.0]],
+                 "sentences": ["A cat sits.", "The dog runs."]}}
+    prototypes = {"cat": np.array([1.0, 0.0]), "sits": np.array([0.0, 3.0]),
+                  "dog": np.array([2.0, 2.0]), "runs": np.array([4.0, 0.0])}
+    glove = {"a": np.array([9.0]), "cat": np.array([3.0]), "the": np.array([0.0]),
+             "dog": np.array([6.0])}  # "sits" and "runs" have no GloVe vector here
+    got = reference.pairs(ann, _Frames({"v": frames}), prototypes, glove)
+    # in time order: [0, 2] -> frames 0-1 (means [1, 2]); [5.2, 7] -> frames 5-6 ([11, 12])
+    np.testing.assert_allclose(got["segments"], [[6.0, 7.0]])
+    np.testing.assert_allclose(got["whole video"], [[9.0, 10.0]])
+    # dog runs: [3, 1]; cat sits: [0.5, 1.5]
+    np.testing.assert_allclose(got["generator's text"], [[1.75, 1.25]])
+    # "the dog": 3; "a cat": 6
+    np.testing.assert_allclose(got["plain text"], [[4.5]])
+
+
+def test_a_linear_map_finds_the_pairs_a_cosine_misses():
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(4, 4))
+    offset = np.array([50.0, 0, 0, 0])  # every paragraph shares it: cosine sees only it
+
+    def split(n):
+        video = rng.normal(size=(n, 4))
+        return {"segments": video, "generator's text": video @ mix + offset}
+
+    train, val = split(200), split(50)
+    mapped = reference.reference(train, val, "generator's text", "segments", "linear map", 1e-6)
+    assert mapped["p2v"]["R@1"] == mapped["v2p"]["R@1"] == 100.0
+    plain = reference.reference(train, val, "generator's text", "segments", "cosine", 1e-6)
+    assert plain["p2v"]["R@1"] < 50.0
+    np.testing.assert_allclose(reference.ridge(np.eye(2), np.array([[2.0], [4.0]]), 1.0),
+                               [[1.0], [2.0]])  # (I + I)^-1 [2, 4]
