@@ -93,8 +93,7 @@ def video_features(ann, prototypes, dim, noise, rng, rho=0.0, blur=1, content="s
     duration = float(ann["duration"])
     t = max(1, math.ceil(duration))
     x = np.tile(rng.normal(scale=0.5, size=dim), (t, 1))  # the scene
-    events = sorted(zip(ann["timestamps"], ann["sentences"]), key=lambda e: e[0][0])
-    for ((start, end), _), tokens in zip(events, tokenize_all(s for _, s in events)):
+    for start, end, tokens in segments(ann):
         s, e = frame_span(start, end, t)
         words = content_words(tokens, prototypes)
         if not words:
@@ -197,6 +196,14 @@ def word_prototypes(dim, seed):
     proto = vectors @ projection
     proto *= math.sqrt(dim) / np.maximum(np.linalg.norm(proto, axis=1, keepdims=True), 1e-9)
     return words, vectors, dict(zip(words, proto))
+
+
+def segments(ann):
+    """A video's annotated segments in time order: [(start, end, its sentence's tokens)],
+    tokenised by the trainer's tokenizer."""
+    events = sorted(zip(ann["timestamps"], ann["sentences"]), key=lambda e: e[0][0])
+    return [(start, end, tokens) for ((start, end), _), tokens
+            in zip(events, tokenize_all(s for _, s in events))]
 
 
 def frame_span(start, end, t):

@@ -37,7 +37,6 @@ sys.path.insert(0, HERE)
 
 import known_answer  # noqa: E402
 from hse_tf.data.features import open_features  # noqa: E402
-from hse_tf.data.vocabulary import tokenize_all  # noqa: E402
 from hse_tf.metrics import bidirectional_retrieval  # noqa: E402
 
 DIRECTIONS = {"p2v": "P->V", "v2p": "V->P"}
@@ -49,9 +48,8 @@ def pairs(annotations, features, prototypes, glove):
     segments, whole, text, plain = [], [], [], []
     for vid, ann in annotations.items():
         x = features.get(vid)
-        events = sorted(zip(ann["timestamps"], ann["sentences"]), key=lambda e: e[0][0])
         means, sentences, tokens_of = [], [], []
-        for ((start, end), _), tokens in zip(events, tokenize_all(s for _, s in events)):
+        for start, end, tokens in known_answer.segments(ann):
             words = known_answer.content_words(tokens, prototypes)
             if words:
                 s, e = known_answer.frame_span(start, end, len(x))
