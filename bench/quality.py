@@ -3,7 +3,8 @@
     python bench/quality.py [--data data/known_answer] [--train 2000] [--val 1000]
         [--noise STD] [--settings held,correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
-        (also: attention_ff2, attention_mean_max, attention_warmup, attention_coot)
+        (also: attention_full, attention_ff2, attention_mean_max, attention_warmup,
+        attention_coot)
         [--extra NAME=FLAGS ...]
 
 --settings: the benchmark's settings (bench/known_answer.SETTINGS): "held" (the default
@@ -52,6 +53,8 @@ MODELS = {
     "fse": ["--model=fse"],
     "hse_gru": ["--model=hse", "--encoder=gru"],
     "hse_attention": ["--model=hse", "--encoder=attention"],  # attention pooling (default)
+    # blocks over frames and words as wide as --hidden (before --width_ratio: half of it now)
+    "attention_full": ["--model=hse", "--encoder=attention", "--width_ratio=1"],
     "attention_ff2": ["--model=hse", "--encoder=attention", "--ff_ratio=2"],  # width of before
     "attention_mean_max": ["--model=hse", "--encoder=attention", "--pooling=mean_max"],
     "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],

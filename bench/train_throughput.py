@@ -2,12 +2,16 @@
 
     python bench/train_throughput.py [--sizes paper,h256,demo] [--steps 4] [--eval_videos 4917]
         [--compare ../base] [--bucket_window 0] [--mixed_precision bfloat16]
-        [--encoders gru,attention]
+        [--encoders gru,attention,attention:width_ratio=1.0]
 
 --encoders: the encoder of every level (hse_tf.layers.ENCODERS; 'attention' with its default
-options), each in its own process of this tree, so encoders compare in one run. With --compare,
-every size and encoder also runs with the hse_tf of another checkout (e.g. the previous main:
-`git worktree add ../base <commit>`) in the same run, and ratio tables compare them.
+options), each in its own process of this tree, so encoders compare in one run. An attention
+entry may set options: 'attention:width=128', 'attention:width=hidden/2' (each size's hidden
+size over 2), 'attention:width_ratio=1.0' (full width), as in `--encoders
+gru,attention,attention:width_ratio=1.0`. With --compare, every size and encoder also runs
+with the hse_tf of another checkout (e.g. the previous main: `git worktree add ../base
+<commit>`) in the same run (entries with options: this tree only), and ratio tables compare
+them.
 
 For each model size, in a fresh process: HSE training videos/second (after two warm-up steps that
 trace the graph) and the peak memory of the process; then the evaluation of a val_1-sized split:
@@ -88,6 +92,21 @@ def activitynet_split(n, size, seed=0):
     return VideoDataset(picked, store, vocab, IssueLog("skip"))
 
 
+def encoder_arguments(spec, hidden):
+    """build_model's encoder arguments for an --encoders entry: 'gru', 'attention', or
+    'attention:KEY=VALUE;...' (VALUE an integer or hidden/K)."""
+    kind, _, options = spec.partition(":")
+    if kind == "gru":
+        return {}
+    attention = {}
+    for pair in filter(None, options.split(";")):
+        key, _, value = pair.partition("=")
+        attention[key] = (hidden // int(value[7:]) if value.startswith("hidden/") else
+                          float(value) if "." in value else int(value))
+    return {"low_encoder": kind, "high_encoder": kind,
+            **({"attention": attention} if attention else {})}
+
+
 def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none",
              encoder="gru"):
     import keras
@@ -124,7 +143,7 @@ def run_size(name, steps, eval_videos, bucket_window=50, mixed_precision="none",
     loss = {"tau_high": size["tau"], "tau_low": size["tau"]} if "tau" in size else None
     if mixed_precision != "none":  # as the trainer's --mixed_precision (towers only)
         keras.config.set_dtype_policy(f"mixed_{mixed_precision}")
-    kinds = {} if encoder == "gru" else {"low_encoder": encoder, "high_encoder": encoder}
+    kinds = encoder_arguments(encoder, size["hidden"])
     model = build_model("hse", feature_dim=size["feature_dim"], vocab_size=vocab_size,
                         word_dim=size["word_dim"], hidden=size["hidden"], loss=loss, **kinds)
     model.build_weights()
@@ -190,8 +209,9 @@ def main():
     print(f"device: {'GPU x%d' % len(gpus) if gpus else 'CPU'}, {os.cpu_count()} cores")
     encoders = args.encoders.split(",")
     trees = [("this", ROOT, e) for e in encoders] + (
-        [("base", os.path.abspath(args.compare), e) for e in encoders] if args.compare else [])
-    head = (f"{'size':>6}{'tree':>6}{'encoder':>10}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
+        [("base", os.path.abspath(args.compare), e) for e in encoders if ":" not in e]
+        if args.compare else [])
+    head = (f"{'size':>6}{'tree':>6}{'encoder':>26}{'hidden':>7}{'batch':>6}{'step s':>8}{'videos/s':>10}"
             f"{'peak MB':>9}{'eval N':>8}{'embed s':>9}{'embed v/s':>10}{'rank s':>8}")
     print(head)
     rows = {}
@@ -209,27 +229,30 @@ def main():
                 sys.exit(f"{name} ({tree}) failed:\n{out.stderr[-3000:]}")
             r = json.loads(out.stdout.split("RESULT ", 1)[1])
             rows[name, tree_name, encoder] = r
-            print(f"{name:>6}{tree_name:>6}{encoder:>10}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
+            print(f"{name:>6}{tree_name:>6}{encoder:>26}{r['hidden']:>7}{r['batch']:>6}{r['step_s']:>8.2f}"
                   f"{r['train_videos_per_s']:>10.1f}{r['train_peak_mb']:>9.0f}"
                   f"{r['eval_videos']:>8}{r['embed_s']:>9.1f}"
                   f"{r['eval_videos'] / r['embed_s']:>10.1f}{r['retrieval_s']:>8.2f}", flush=True)
             print(f"       (first step incl. tracing {r['first_step_s']:.1f} s; "
                   f"{r['clips_per_video']:.2f} clips/video; vocabulary {r['vocab']})", flush=True)
-    if "attention" in args.encoders.split(",") and "gru" in args.encoders.split(","):
-        ratios("attention / gru in this tree", rows, args.sizes, ("this", "attention"),
-               ("this", "gru"))
+    if "gru" in encoders:
+        for e in encoders:
+            if e != "gru":
+                ratios(f"{e} / gru in this tree", rows, args.sizes, ("this", e), ("this", "gru"))
     if args.compare:
         for e in encoders:
-            ratios(f"ratio this / base, {e}", rows, args.sizes, ("this", e), ("base", e))
+            if ":" not in e:
+                ratios(f"ratio this / base, {e}", rows, args.sizes, ("this", e), ("base", e))
 
 
 def ratios(title, rows, sizes, top, bottom):
-    print(f"\n{title} (higher is faster)")
-    print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}")
+    print(f"\n{title} (higher is faster; peak memory: lower is smaller)")
+    print(f"{'size':>6}{'train videos/s':>16}{'embed videos/s':>16}{'peak memory':>13}")
     for name in sizes.split(","):
         a, b = rows[(name, *top)], rows[(name, *bottom)]
         print(f"{name:>6}{a['train_videos_per_s'] / b['train_videos_per_s']:>15.2f}x"
-              f"{b['embed_s'] / a['embed_s']:>15.2f}x")
+              f"{b['embed_s'] / a['embed_s']:>15.2f}x"
+              f"{a['train_peak_mb'] / b['train_peak_mb']:>12.2f}x")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def _encoder(**kw):
                                   **kw})
 
 
-POOLED = [{}, {"pooling": "cls"}, {"positions": "learned"}, {"pooling": "attention"}]
+POOLED = [{}, {"pooling": "cls"}, {"positions": "learned"}, {"pooling": "attention"},
+          {"width": 4, "pooling": "attention"}, {"width": 4, "pooling": "cls"}]
 
 
 @pytest.mark.parametrize("options", POOLED)
@@ -148,7 +149,7 @@ def test_config_round_trip_and_registry():
         "low_encoder": "attention", "high_encoder": "gru",
         "attention": {"layers": 3, "heads": 2, "ff_dim": 0, "dropout": 0.0,
                       "pooling": "mean_max", "context_layers": 0,
-                      "ff_ratio": 2.0}}  # a config of before
+                      "ff_ratio": 2.0, "width_ratio": 1.0}}  # a config of before
     model = model_from_config({"model": "hse", "hidden": 8, **flags}, 6, 20, 5)
     assert isinstance(model.video_tower.clip_encoder, AttentionEncoder)
     assert isinstance(model.video_tower.video_encoder, SequenceEncoder)
@@ -174,7 +175,7 @@ def test_stored_configs_keep_the_widths_they_were_made_with():
     assert AttentionEncoder(8, ff_ratio=1.5).ff_dim == 12
     new = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
                              "ff_ratio": 1.0}, 6, 20, 5)
-    assert new.video_tower.clip_encoder.ff_dim == 8
+    assert new.video_tower.clip_encoder.ff_dim == 8  # a run config without --width_ratio: 1
     stored = new.get_config()  # as a run from before --ff_ratio and --context_layers saved it
     stored["attention"] = {"layers": 1, "heads": 4, "ff_dim": 0, "dropout": 0.1,
                            "contextual": True, "positions": "sinusoidal", "pooling": "cls"}
@@ -185,11 +186,65 @@ def test_stored_configs_keep_the_widths_they_were_made_with():
     # A model made today with some options saves them all: it loads as it was made.
     made = HSEModel(6, 20, 5, hidden=8, low_encoder="attention", attention={"heads": 2})
     back = HSEModel.from_config(made.get_config()).video_tower.clip_encoder
-    assert (back.ff_dim, back.pooling, back.heads) == (8, "attention", 2)
+    assert (back.ff_dim, back.width, back.pooling, back.heads) == (4, 4, "attention", 2)
     layer = AttentionEncoder(8, contextual=True, context_dim=6).get_config()
     del layer["context_layers"]  # a layer saved before the option
     back = AttentionEncoder.from_config(layer)
     assert (back.context_layers, back.ff_dim) == (0, 8)  # ff_dim: the width it stored
+
+
+def test_a_narrow_width_runs_the_blocks_at_it_and_projects_out():
+    """--width below --hidden: every block, position and pooling runs at the width, the
+    context token comes in and each pooled output goes out through a projection; 0 (and a
+    stored config without the option) is the hidden size. A model narrows its low level."""
+    import tensorflow as tf
+
+    from hse_tf.layers import AttentionEncoder
+    from hse_tf.models import HSEModel
+    from hse_tf.training.runs import model_from_config
+    enc = AttentionEncoder(8, heads=2, width=4, pooling="attention")
+    out = enc(np.ones((5, 3), np.float32), np.array([2, 3]),
+              initial_state=np.ones((2, 8), np.float32))
+    assert out.shape == (2, 8) and enc.ff_dim == 4  # ff: --ff_ratio (1) x the width
+    shapes = {w.path.split("/", 1)[1]: tuple(w.shape) for w in enc.weights}
+    assert shapes["project/kernel"] == (3, 4) and shapes["state_project/kernel"] == (8, 4)
+    assert shapes["attention_0/query/kernel"] == (4, 2, 2)
+    assert shapes["ff1_0/kernel"] == (4, 4) and shapes["pool_hidden/kernel"] == (4, 4)
+    assert shapes["output_project/kernel"] == (4, 8)
+    # The embedding is the projection of the width-4 pooled output: rank <= 4.
+    many = enc(tf.random.normal([40, 3], seed=1), np.full(8, 5), initial_state=tf.ones([8, 8]))
+    assert np.linalg.matrix_rank(many.numpy() - enc.output_project.bias.numpy(),
+                                 tol=1e-4) <= 4
+    full = AttentionEncoder(8, heads=2)
+    assert full.width == 8 and not hasattr(full, "output_project")
+    back = AttentionEncoder.from_config(enc.get_config())
+    assert (back.width, back.ff_dim) == (4, 4)
+    stored = enc.get_config()
+    del stored["width"]  # a layer saved before the option: the blocks ran at the hidden size
+    assert AttentionEncoder.from_config(stored).width == 8
+    # In a model: the frames' and words' blocks at the width, the clips' and sentences' (few
+    # steps a row) at the hidden size.
+    model = model_from_config({"model": "hse", "hidden": 8, "encoder": "attention",
+                               "width": 4, "contextual": True}, 6, 20, 5)
+    assert model.video_tower.clip_encoder.width == model.text_tower.sentence_encoder.width == 4
+    assert model.video_tower.video_encoder.width == model.text_tower.paragraph_encoder.width == 8
+    assert model.video_tower.video_encoder.contextual
+    fse = model_from_config({"model": "fse", "hidden": 8, "encoder": "attention", "width": 4},
+                            6, 20, 5)
+    assert fse.video_tower.clip_encoder.width == 4  # the flat model's one level
+    # --width_ratio (0.5 by default; 1 in a run config from before it), rounded to the heads.
+    model = HSEModel(6, 20, 5, hidden=8, low_encoder="attention", high_encoder="attention")
+    assert model.video_tower.clip_encoder.width == 4 and model.video_tower.clip_encoder.narrow
+    assert model.video_tower.clip_encoder.ff_dim == 4  # --ff_ratio (1) x the width
+    stored = model.get_config()
+    del stored["attention"]["width_ratio"]
+    old = model_from_config({"model_config": stored}, 6, 20, 5)
+    assert old.video_tower.clip_encoder.width == 8 and not old.video_tower.clip_encoder.narrow
+    model = model_from_config({"model": "hse", "hidden": 24, "encoder": "attention",
+                               "width_ratio": 0.3}, 6, 20, 5)
+    assert model.text_tower.sentence_encoder.width == 8  # 0.3 x 24 = 7.2 -> 2 heads of 4
+    with pytest.raises(ValueError, match="attention width 6 .* must divide by --heads 4"):
+        AttentionEncoder(8, width=6)
 
 
 def test_attention_run_resumes_exactly(tiny_demo, tmp_path):
@@ -224,12 +279,14 @@ def test_mixed_attention_and_gru_with_bfloat16_on_cpu(tiny_demo, tmp_path):
                                 heads=2, dropout=0.1), run, verbose=0, projector_max=0)
     state = json.load(open(os.path.join(run, "ckpt-0001", "state.json")))
     assert np.isfinite(state["logs"]["loss"])
-    # The bfloat16 run's checkpoint, loaded again, retrieves as the run reported.
+    # The bfloat16 run's checkpoint, loaded again, retrieves as the run reported, up to the
+    # rounding of bfloat16: the run evaluated its bfloat16 towers, `evaluate` rebuilds them in
+    # float32, so a near tie may turn (at most one of the 16 videos a metric, here).
     from hse_tf import evaluate
     again = evaluate.run(run, incomplete_max_k=0, proposals=(), out=str(tmp_path / "e.json"))
     for direction in ("p2v", "v2p"):
-        for k in ("R@1", "R@5", "MR"):
-            assert again["retrieval"][direction][k] == pytest.approx(results[direction][k]), k
+        for k, one_video in (("R@1", 100 / 16), ("R@5", 100 / 16), ("MR", 1.0)):
+            assert abs(again["retrieval"][direction][k] - results[direction][k]) <= one_video, k
 
 
 def test_contextual_attention_masks_the_context_and_needs_an_attention_high_level():
@@ -277,7 +334,8 @@ def test_attention_towers_train_with_reconstruction_and_the_cycle_loss(tiny_demo
 
 @pytest.mark.parametrize("options", [ATTENTION, {**ATTENTION, "high_encoder": "gru",
                                                  "pooling": "cls"},
-                                     {**ATTENTION, "contextual": True}])
+                                     {**ATTENTION, "contextual": True},
+                                     {**ATTENTION, "width": 4, "pooling": "attention"}])
 def test_export_parity_of_both_towers(tiny_demo, tmp_path, options):
     import tensorflow as tf
 

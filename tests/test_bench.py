@@ -106,3 +106,18 @@ def test_a_linear_map_finds_the_pairs_a_cosine_misses():
     assert plain["p2v"]["R@1"] < 50.0
     np.testing.assert_allclose(reference.ridge(np.eye(2), np.array([[2.0], [4.0]]), 1.0),
                                [[1.0], [2.0]])  # (I + I)^-1 [2, 4]
+
+
+import train_throughput  # noqa: E402  (bench/train_throughput.py)
+
+
+def test_throughput_encoder_entries_set_attention_options_per_size():
+    assert train_throughput.encoder_arguments("gru", 256) == {}
+    assert train_throughput.encoder_arguments("attention", 256) == {
+        "low_encoder": "attention", "high_encoder": "attention"}
+    assert train_throughput.encoder_arguments("attention:width=hidden/2", 1024) == {
+        "low_encoder": "attention", "high_encoder": "attention", "attention": {"width": 512}}
+    assert train_throughput.encoder_arguments("attention:width=96;heads=2", 256)[
+        "attention"] == {"width": 96, "heads": 2}
+    assert train_throughput.encoder_arguments("attention:width_ratio=1.0", 256)[
+        "attention"] == {"width_ratio": 1.0}

@@ -16,12 +16,22 @@ class AttentionConfig:
 
     layers: int = option(1, "Attention encoders: Transformer blocks.", lower_bound=1)
     heads: int = option(4, "Attention encoders: heads (must divide --hidden).", lower_bound=1)
-    ff_dim: int = option(0, "Attention encoders: feed-forward width (0: --ff_ratio x --hidden).",
-                         lower_bound=0)
-    ff_ratio: float = option(1.0, "Attention encoders: feed-forward width as a multiple of "
-                             "--hidden, where --ff_dim is 0 (1: COOT's width; 2 before this "
-                             "option, and in runs from before it).", lower_bound=0.25,
-                             upper_bound=8.0)
+    width: int = option(0, "Attention encoders over frames and words (the low level, where "
+                        "nearly all the steps are): the width their Transformer blocks run at "
+                        "(0: --width_ratio x --hidden); a projection maps each pooled output to "
+                        "--hidden. The clips' and sentences' blocks (a few steps a row) run at "
+                        "--hidden.", lower_bound=0)
+    width_ratio: float = option(0.5, "Attention encoders: the low level's block width as a "
+                                "multiple of --hidden (rounded to a multiple of --heads), where "
+                                "--width is 0 (0.5: as fast as the packed GRU on CPUs; 1 before "
+                                "this option, and in runs from before it).",
+                                lower_bound=0.0625, upper_bound=4.0)
+    ff_dim: int = option(0, "Attention encoders: feed-forward width (0: --ff_ratio x the blocks' "
+                         "width).", lower_bound=0)
+    ff_ratio: float = option(1.0, "Attention encoders: feed-forward width as a multiple of the "
+                             "blocks' width (--width, by default --hidden), where --ff_dim is 0 "
+                             "(1: COOT's width; 2 before this option, and in runs from before "
+                             "it).", lower_bound=0.25, upper_bound=8.0)
     dropout: float = option(0.1, "Attention encoders: dropout of attention and residuals.",
                             lower_bound=0.0, upper_bound=0.9)
     positions: str = option("sinusoidal", "Attention encoders: position encoding.",
@@ -42,7 +52,7 @@ class AttentionConfig:
 DEFAULTS = AttentionConfig()
 OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
 # Runs from before an option existed behave as they did: their configs lack the key.
-BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0}
+BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0, "width_ratio": 1.0}
 
 
 def with_defaults(options):

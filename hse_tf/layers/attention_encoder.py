@@ -62,6 +62,9 @@ class AttentionEncoder(keras.layers.Layer):
     [N, S, context_dim] or [sum(S), context_dim], context_lengths [N])). The context first
     goes through `context_layers` Transformer blocks of its own (COOT's encoded context; 0:
     the projected frames or words as they are).
+    width: the width the blocks run at (0: units). Otherwise the blocks, positions and pooling
+    run at `width`, the context token is projected to it, and a projection maps each pooled
+    [width] output to [units]: the arithmetic per step scales with width, not units.
     Defaults: hse_tf.layers.AttentionConfig.
     """
 
@@ -69,32 +72,39 @@ class AttentionEncoder(keras.layers.Layer):
                  ff_dim=DEFAULTS.ff_dim, dropout=DEFAULTS.dropout, positions=DEFAULTS.positions,
                  pooling=DEFAULTS.pooling, max_len=512, contextual=DEFAULTS.contextual,
                  context_dim=None, context_layers=DEFAULTS.context_layers,
-                 ff_ratio=DEFAULTS.ff_ratio, **kwargs):
+                 ff_ratio=DEFAULTS.ff_ratio, width=DEFAULTS.width, **kwargs):
         super().__init__(**kwargs)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if units % heads:
-            raise ValueError(f"hidden size {units} must divide by --heads {heads}")
+        self.width = int(width) or units  # the blocks' width; get_config keeps it
+        if self.width % heads:
+            raise ValueError(f"attention width {self.width} (--width) must divide by --heads "
+                             f"{heads}")
         self.units, self.num_layers, self.heads = units, layers, heads
-        self.ff_dim = ff_dim or max(1, round(ff_ratio * units))  # get_config keeps the width
+        self.ff_dim = ff_dim or max(1, round(ff_ratio * self.width))  # get_config keeps it
         self.dropout, self.positions, self.pooling, self.max_len = (dropout, positions, pooling,
                                                                     max_len)
-        self.project = keras.layers.Dense(units, name="project")
+        w = self.width
+        self.project = keras.layers.Dense(w, name="project")
+        self.narrow = w != units  # then the context token and the output are projected
+        if self.narrow:
+            self.state_project = keras.layers.Dense(w, name="state_project")
+            self.output_project = keras.layers.Dense(units, name="output_project")
         ln = keras.layers.LayerNormalization
         self.norm1 = [ln(epsilon=1e-6, name=f"norm1_{i}") for i in range(layers)]
-        self.attention = [keras.layers.MultiHeadAttention(heads, units // heads, dropout=dropout,
+        self.attention = [keras.layers.MultiHeadAttention(heads, w // heads, dropout=dropout,
                                                           name=f"attention_{i}")
                           for i in range(layers)]
         self.norm2 = [ln(epsilon=1e-6, name=f"norm2_{i}") for i in range(layers)]
         self.ff1 = [keras.layers.Dense(self.ff_dim, activation="gelu", name=f"ff1_{i}")
                     for i in range(layers)]
-        self.ff2 = [keras.layers.Dense(units, name=f"ff2_{i}") for i in range(layers)]
+        self.ff2 = [keras.layers.Dense(w, name=f"ff2_{i}") for i in range(layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         self.drop = keras.layers.Dropout(dropout)
         if pooling == "attention":  # COOT's AF: scores per head from a two-layer perceptron
-            self.pool_hidden = keras.layers.Dense(units, activation="gelu", use_bias=False,
+            self.pool_hidden = keras.layers.Dense(w, activation="gelu", use_bias=False,
                                                   name="pool_hidden")
             self.pool_scores = keras.layers.Dense(heads, use_bias=False, name="pool_scores")
         self.contextual, self.context_dim = bool(contextual), context_dim
@@ -103,26 +113,29 @@ class AttentionEncoder(keras.layers.Layer):
             if not context_dim:
                 raise ValueError(f"{self.name}: contextual attention needs the context's "
                                  f"feature size (context_dim)")
-            self.context_project = keras.layers.Dense(units, name="context_project")
+            self.context_project = keras.layers.Dense(w, name="context_project")
             self.norm_c = [ln(epsilon=1e-6, name=f"norm_context_{i}") for i in range(layers)]
-            self.cross = [keras.layers.MultiHeadAttention(heads, units // heads, dropout=dropout,
+            self.cross = [keras.layers.MultiHeadAttention(heads, w // heads, dropout=dropout,
                                                           name=f"context_attention_{i}")
                           for i in range(layers)]
             c = range(self.context_layers)  # the context's own blocks (encoded context)
             self.ctx_norm1 = [ln(epsilon=1e-6, name=f"context_norm1_{j}") for j in c]
             self.ctx_attention = [keras.layers.MultiHeadAttention(
-                heads, units // heads, dropout=dropout, name=f"context_self_attention_{j}")
+                heads, w // heads, dropout=dropout, name=f"context_self_attention_{j}")
                 for j in c]
             self.ctx_norm2 = [ln(epsilon=1e-6, name=f"context_norm2_{j}") for j in c]
             self.ctx_ff1 = [keras.layers.Dense(self.ff_dim, activation="gelu",
                                                name=f"context_ff1_{j}") for j in c]
-            self.ctx_ff2 = [keras.layers.Dense(units, name=f"context_ff2_{j}") for j in c]
+            self.ctx_ff2 = [keras.layers.Dense(w, name=f"context_ff2_{j}") for j in c]
             if self.context_layers:
                 self.ctx_final_norm = ln(epsilon=1e-6, name="context_final_norm")
 
     def build(self, input_shape):
         self.project.build((None, None, input_shape[-1]))
-        shape = (None, None, self.units)
+        shape = (None, None, self.width)
+        if self.narrow:
+            self.state_project.build((None, self.units))
+            self.output_project.build((None, self.width))
         for i in range(self.num_layers):
             self._build_block(shape, self.norm1[i], self.attention[i], self.norm2[i],
                               self.ff1[i], self.ff2[i])
@@ -142,10 +155,10 @@ class AttentionEncoder(keras.layers.Layer):
         self.final_norm.build(shape)
         if self.positions == "learned":
             self.position_table = self.add_weight(
-                shape=(self.max_len + 2, self.units), initializer="glorot_uniform",
+                shape=(self.max_len + 2, self.width), initializer="glorot_uniform",
                 name="positions")
         if self.pooling == "cls":
-            self.cls = self.add_weight(shape=(self.units,), initializer="glorot_uniform",
+            self.cls = self.add_weight(shape=(self.width,), initializer="glorot_uniform",
                                        name="cls")
         self.built = True
 
@@ -171,12 +184,12 @@ class AttentionEncoder(keras.layers.Layer):
         if inputs.shape.rank == 2:
             inputs = pad_rows(inputs, lengths, starts)
         lengths = tf.cast(lengths, tf.int32)
-        x = self.project(inputs)  # [N, T, units]
+        x = self.project(inputs)  # [N, T, width]
         n, dtype = tf.shape(x)[0], x.dtype
         valid = tf.sequence_mask(lengths, tf.shape(x)[1])  # the row's own steps
         prefix = []  # tokens before the steps: context (initial_state), then CLS
         if initial_state is not None:
-            prefix.append(tf.cast(initial_state, dtype)[:, None, :])
+            prefix.append(self._state_token(initial_state, dtype)[:, None, :])
         if self.pooling == "cls":
             prefix.append(tf.cast(tf.tile(self.cls[None, None, :], [n, 1, 1]), dtype))
         if prefix:
@@ -191,37 +204,49 @@ class AttentionEncoder(keras.layers.Layer):
         if self.contextual:
             ctx, ctx_mask = self._context(context, steps, dtype, training)
         x = self._blocks(x, attend, training, ctx, ctx_mask)
+        return self._out(self._padded_pool(x, valid, len(prefix), n, training))
+
+    def _padded_pool(self, x, valid, p, n, training):
+        """[N, p + T, width] -> [N, width]: pooled over each row's valid steps (or its CLS)."""
         if self.pooling == "cls":
-            return x[:, len(prefix) - 1]
-        steps_only = x[:, len(prefix):]
-        own = valid[:, len(prefix):]
+            return x[:, p - 1]
+        steps_only, own = x[:, p:], valid[:, p:]
         if self.pooling == "attention":
             scores = tf.where(own[..., None], self._pool_scores(steps_only, training), NEG)
             weights = tf.nn.softmax(scores, axis=1)  # [N, T, heads], over each row's steps
-            heads = tf.reshape(steps_only, [n, steps - len(prefix), self.heads, -1])
-            return tf.reshape(tf.reduce_sum(heads * weights[..., None], 1), [n, self.units])
+            heads = tf.reshape(steps_only, [n, tf.shape(steps_only)[1], self.heads, -1])
+            return tf.reshape(tf.reduce_sum(heads * weights[..., None], 1), [n, self.width])
         mask = tf.cast(own, x.dtype)[..., None]
         mean = tf.reduce_sum(steps_only * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1)
         lowest = tf.constant(x.dtype.min, x.dtype)
         top = tf.reduce_max(tf.where(own[..., None], steps_only, lowest), 1)
         return mean + top
 
+    def _state_token(self, initial_state, dtype):
+        """The context token: initial_state [N, units], at the blocks' width."""
+        state = tf.cast(initial_state, dtype)
+        return self.state_project(state) if self.narrow else state
+
+    def _out(self, pooled):
+        """A pooled [N, width] output as the embedding [N, units]."""
+        return self.output_project(pooled) if self.narrow else pooled
+
     def _pool_scores(self, x, training):
-        """COOT's attention-aware pooling scores: [..., units] -> [..., heads]."""
+        """COOT's attention-aware pooling scores: [..., width] -> [..., heads]."""
         return self.pool_scores(self.drop(self.pool_hidden(x), training=training))
 
     def _position_table(self, steps):
-        """[steps, units] position encodings (sinusoidal, or the learned table's first rows)."""
+        """[steps, width] position encodings (sinusoidal, or the learned table's first rows)."""
         if self.positions == "sinusoidal":
-            return sinusoidal(steps, self.units)
+            return sinusoidal(steps, self.width)
         tf.debugging.assert_less_equal(
             steps, self.max_len + 2,
             message=f"{self.name}: a sequence is longer than max_len={self.max_len}")
         return self.position_table[:steps]
 
     def _blocks(self, x, attend, training, ctx=None, ctx_mask=None, slots=None, token_slot=None):
-        """The Transformer blocks and the final norm. Padded: x [R, T, units], attention masked
-        by attend [R, T, T]. Packed (slots given): x [M, units] holds the real tokens only,
+        """The Transformer blocks and the final norm. Padded: x [R, T, width], attention masked
+        by attend [R, T, T]. Packed (slots given): x [M, width] holds the real tokens only,
         attend [B, L, L] masks blocks of L slots, slots [B * L] names each slot's token (M: an
         empty slot) and token_slot [M] each token's slot; only attention itself runs on the
         blocks, every per-token layer on the M tokens."""
@@ -245,23 +270,23 @@ class AttentionEncoder(keras.layers.Layer):
         and weighted values on the blocks."""
         mha = self.attention[i]
         q, k, v, o = mha._query_dense, mha._key_dense, mha._value_dense, mha._output_dense
-        units, heads, dtype = self.units, self.heads, x.dtype
-        size = units // heads
-        kernel = tf.cast(tf.reshape(tf.concat([q.kernel, k.kernel, v.kernel], 1), [units, -1]),
-                         dtype)  # [U, 3 * U]: queries, keys, values of every head
+        width, heads, dtype = self.width, self.heads, x.dtype
+        size = width // heads
+        kernel = tf.cast(tf.reshape(tf.concat([q.kernel, k.kernel, v.kernel], 1), [width, -1]),
+                         dtype)  # [W, 3 * W]: queries, keys, values of every head
         b = tf.cast(tf.reshape(tf.concat([q.bias, k.bias, v.bias], 0), [-1]), dtype)
-        qkv = tf.matmul(tf.reshape(x, [-1, units]), kernel) + b  # [tokens, 3U]
+        qkv = tf.matmul(tf.reshape(x, [-1, width]), kernel) + b  # [tokens, 3W]
         if slots is not None:  # tokens -> block slots; an empty slot reads zeros
-            qkv = tf.gather(tf.concat([qkv, tf.zeros([1, 3 * units], dtype)], 0), slots)
+            qkv = tf.gather(tf.concat([qkv, tf.zeros([1, 3 * width], dtype)], 0), slots)
         r, t = tf.shape(bias)[0], tf.shape(bias)[2]
         qkv = tf.reshape(qkv, [r, t, 3, heads, size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [R, H, T, S]
         scores = tf.matmul(q * (1.0 / size ** 0.5), k, transpose_b=True) + bias
         probs = self.drop(tf.nn.softmax(scores), training=training)
-        out = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, units])
+        out = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, width])
         if slots is not None:  # block slots -> tokens
             out = tf.gather(out, token_slot)
-        out = tf.matmul(out, tf.cast(tf.reshape(o.kernel, [units, units]), dtype))
+        out = tf.matmul(out, tf.cast(tf.reshape(o.kernel, [width, width]), dtype))
         return tf.reshape(out + tf.cast(o.bias, dtype), tf.shape(x))
 
     def _packed_call(self, values, lengths, initial_state, training, starts):
@@ -272,7 +297,7 @@ class AttentionEncoder(keras.layers.Layer):
         longest first, a new block when the next row does not fit (next-fit). Attention is
         masked to the row's own tokens (a block-diagonal mask by segment id) and positions
         count from each row's start. The projections, feed-forward layers, norms and pooling
-        run on the real tokens ([tokens, units], no empty slot); queries, keys and values are
+        run on the real tokens ([tokens, width], no empty slot); queries, keys and values are
         gathered into the blocks for the scores and gathered back after: a row's output is
         the padded computation's, up to float rounding.
         (Blocks of several sizes, each row in the smallest that holds it, were measured
@@ -280,14 +305,14 @@ class AttentionEncoder(keras.layers.Layer):
         save; docs/encoders.md.)
         """
         lengths = tf.cast(lengths, tf.int32)
-        x = self.project(values)  # [V, units]: each value projected once
+        x = self.project(values)  # [V, width]: each value projected once
         if starts is not None:  # rows back to back (they may share values)
             shift = tf.cast(starts, tf.int32) - tf.cumsum(lengths, exclusive=True)
             x = tf.gather(x, tf.repeat(shift, lengths) + tf.range(tf.reduce_sum(lengths)))
         dtype, n = x.dtype, tf.shape(lengths)[0]
         prefix = []
         if initial_state is not None:
-            prefix.append(tf.cast(initial_state, dtype))
+            prefix.append(self._state_token(initial_state, dtype))
         if self.pooling == "cls":
             prefix.append(tf.cast(tf.tile(self.cls[None, :], [n, 1]), dtype))
         p = len(prefix)
@@ -312,6 +337,11 @@ class AttentionEncoder(keras.layers.Layer):
         same = tf.equal(segment[:, :, None], segment[:, None, :]) & (segment[:, None, :] >= 0)
         attend = same | tf.eye(block, dtype=tf.bool)[None]  # empty slots attend to themselves
         x = self._blocks(x, attend, training, slots=slot_token, token_slot=token_slot)
+        return self._out(self._packed_pool(x, row, lengths, p, n, training))
+
+    def _packed_pool(self, x, row, lengths, p, n, training):
+        """Tokens [p * n + steps, width] -> [N, width]: each row's steps pooled (or its CLS)."""
+        dtype = x.dtype
         if self.pooling == "cls":
             return x[(p - 1) * n:p * n]
         own = x[p * n:]
@@ -320,15 +350,15 @@ class AttentionEncoder(keras.layers.Layer):
             scores -= tf.gather(tf.math.unsorted_segment_max(scores, row, n), row)
             e = tf.exp(scores)
             weights = e / tf.gather(tf.math.unsorted_segment_sum(e, row, n), row)
-            heads = tf.reshape(own, [-1, self.heads, self.units // self.heads])
+            heads = tf.reshape(own, [-1, self.heads, self.width // self.heads])
             pooled = tf.math.unsorted_segment_sum(heads * weights[..., None], row, n)
-            return tf.reshape(pooled, [n, self.units])
+            return tf.reshape(pooled, [n, self.width])
         count = tf.cast(tf.maximum(lengths, 1), dtype)[:, None]
         mean = tf.math.unsorted_segment_sum(own, row, n) / count
         return mean + tf.math.unsorted_segment_max(own, row, n)
 
     def _context(self, context, steps, dtype, training=None):
-        """(the context [N, S, units]: projected, with positions, through its own blocks; the
+        """(the context [N, S, width]: projected, with positions, through its own blocks; the
         cross-attention mask [N, steps, S])."""
         if context is None:
             raise ValueError(f"{self.name}: contextual attention needs context=(values, lengths)")
@@ -337,7 +367,7 @@ class AttentionEncoder(keras.layers.Layer):
         if values.shape.rank == 2:
             values = pad_rows(values, lengths)
         ctx = self.context_project(tf.cast(values, dtype))
-        ctx = ctx + tf.cast(sinusoidal(tf.shape(ctx)[1], self.units), dtype)[None]
+        ctx = ctx + tf.cast(sinusoidal(tf.shape(ctx)[1], self.width), dtype)[None]
         ctx_valid = tf.sequence_mask(lengths, tf.shape(ctx)[1])
         if self.context_layers:
             among = tf.tile(ctx_valid[:, None, :], [1, tf.shape(ctx)[1], 1])
@@ -353,11 +383,13 @@ class AttentionEncoder(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return super().from_config(as_before(config))  # a layer saved before an option
+        config = as_before(config)  # a layer saved before an option
+        config.pop("width_ratio")  # the model's: a layer stores its width (0: units, as before)
+        return super().from_config(config)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "layers": self.num_layers,
                 "heads": self.heads, "ff_dim": self.ff_dim, "dropout": self.dropout,
                 "positions": self.positions, "pooling": self.pooling, "max_len": self.max_len,
                 "contextual": self.contextual, "context_dim": self.context_dim,
-                "context_layers": self.context_layers}
+                "context_layers": self.context_layers, "width": self.width}

@@ -4,7 +4,7 @@ in, one embedding per row out), so a config picks them by flag.
 (The layers load when first built: the names, defaults and configs here import no TensorFlow,
 so that a command's flags parse before TensorFlow loads.)"""
 
-from hse_tf.layers.attention_config import OPTIONS
+from hse_tf.layers.attention_config import DEFAULTS, OPTIONS
 
 DEFAULT_HIDDEN = 1024  # the paper's hidden size, of every encoder
 
@@ -26,13 +26,22 @@ ENCODERS = {
 ATTENTION_OPTIONS = OPTIONS  # hse_tf.layers.AttentionConfig's fields
 
 
-def level_options(attention, context_dim=None):
-    """One level's AttentionEncoder options: contextual attention (COOT) only where a context
-    is given, the clip -> video and sentence -> paragraph level (context_dim: its feature size)."""
+def level_options(attention, hidden, context_dim=None):
+    """One level's AttentionEncoder options. context_dim (its feature size) is given at the
+    clip -> video and sentence -> paragraph level (the high level): contextual attention
+    (COOT) only there. The blocks' width (--width, or --width_ratio x hidden) applies below
+    it, over frames and words, where nearly all the steps are; the high level (a few clips or
+    sentences a row) runs at the hidden size."""
     options = dict(attention or {})
     contextual = options.pop("contextual", False)
-    if contextual and context_dim:
-        options.update(contextual=True, context_dim=context_dim)
+    width = options.pop("width", DEFAULTS.width)
+    ratio = options.pop("width_ratio", DEFAULTS.width_ratio)
+    if context_dim:
+        if contextual:
+            options.update(contextual=True, context_dim=context_dim)
+    else:
+        heads = options.get("heads", DEFAULTS.heads)
+        options["width"] = width or heads * max(1, round(ratio * hidden / heads))
     return options
 
 

@@ -31,12 +31,13 @@ class TextEncoder(keras.Model):
         self.attention = dict(attention or {})
         self.embedding = keras.layers.Embedding(vocab_size, word_dim, name="word_embedding")
         self.sentence_encoder = make_encoder(low_encoder, hidden, impl,
-                                             level_options(self.attention), "sentence_encoder")
+                                             level_options(self.attention, hidden),
+                                             "sentence_encoder")
         # contextual (COOT): sentences also attend over the whole paragraph's words
         self.contextual = hierarchical and is_contextual(high_encoder, self.attention)
         if hierarchical:
             self.paragraph_encoder = make_encoder(high_encoder, hidden, impl,
-                                                  level_options(self.attention, word_dim),
+                                                  level_options(self.attention, hidden, word_dim),
                                                   "paragraph_encoder")
         if self.reconstruct:
             self.paragraph_decoder = SequenceDecoder(hidden, impl, name="paragraph_decoder")

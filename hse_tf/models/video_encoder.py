@@ -32,12 +32,12 @@ class VideoEncoder(keras.Model):
         self.low_encoder, self.high_encoder = low_encoder, high_encoder
         self.attention = dict(attention or {})
         self.clip_encoder = make_encoder(low_encoder, hidden, impl,
-                                         level_options(self.attention), "clip_encoder")
+                                         level_options(self.attention, hidden), "clip_encoder")
         # contextual (COOT): clips also attend over the whole video's frames
         self.contextual = hierarchical and is_contextual(high_encoder, self.attention)
         if hierarchical:
             self.video_encoder = make_encoder(high_encoder, hidden, impl,
-                                              level_options(self.attention, feature_dim),
+                                              level_options(self.attention, hidden, feature_dim),
                                               "video_encoder")
         if self.reconstruct:
             self.video_decoder = SequenceDecoder(hidden, impl, name="video_decoder")
