@@ -80,8 +80,8 @@ class AttentionEncoder(keras.layers.Layer):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.width = int(width) or units  # the blocks' width; get_config keeps it
         if self.width % heads:
-            raise ValueError(f"attention width {self.width} (--width) must divide by --heads "
-                             f"{heads}")
+            raise ValueError(f"attention width {self.width} (--width over frames and words, "
+                             f"--hidden over clips and sentences) must divide by --heads {heads}")
         self.units, self.num_layers, self.heads = units, layers, heads
         self.ff_dim = ff_dim or max(1, round(ff_ratio * self.width))  # get_config keeps it
         self.dropout, self.positions, self.pooling, self.max_len = (dropout, positions, pooling,
