@@ -23,13 +23,14 @@ class AttentionConfig:
                         "--hidden.", lower_bound=0)
     width_ratio: float = option(0.5, "Attention encoders: the low level's block width as a "
                                 "multiple of --hidden (rounded to a multiple of --heads), where "
-                                "--width is 0 (0.5: as fast as the packed GRU on CPUs; 1 before "
-                                "this option, and in runs from before it).",
+                                "--width is 0 (0.5: trains faster than the packed GRU on CPUs; "
+                                "1 before this option, and in runs from before it).",
                                 lower_bound=0.0625, upper_bound=4.0)
     ff_dim: int = option(0, "Attention encoders: feed-forward width (0: --ff_ratio x the blocks' "
                          "width).", lower_bound=0)
     ff_ratio: float = option(1.0, "Attention encoders: feed-forward width as a multiple of the "
-                             "blocks' width (--width, by default --hidden), where --ff_dim is 0 "
+                             "blocks' width (over frames and words --width or --width_ratio x "
+                             "--hidden, over clips and sentences --hidden), where --ff_dim is 0 "
                              "(1: COOT's width; 2 before this option, and in runs from before "
                              "it).", lower_bound=0.25, upper_bound=8.0)
     dropout: float = option(0.1, "Attention encoders: dropout of attention and residuals.",
