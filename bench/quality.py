@@ -56,6 +56,8 @@ MODELS = {
     # blocks over frames and words as wide as --hidden (before --width_ratio: half of it now)
     "attention_full": ["--model=hse", "--encoder=attention", "--width_ratio=1"],
     "attention_ff2": ["--model=hse", "--encoder=attention", "--ff_ratio=2"],  # width of before
+    # dropout 0.1 in the blocks (the default before 2026-12-04: none now)
+    "attention_dropout": ["--model=hse", "--encoder=attention", "--dropout=0.1"],
     "attention_mean_max": ["--model=hse", "--encoder=attention", "--pooling=mean_max"],
     "attention_contextual": ["--model=hse", "--encoder=attention", "--contextual"],
     "attention_cycle": ["--model=hse", "--encoder=attention", "--w_cycle=0.01"],

@@ -166,7 +166,7 @@ def test_config_round_trip_and_registry():
 
 def test_stored_configs_keep_the_widths_they_were_made_with():
     """The feed-forward width is --hidden by default (COOT's), 2 x --hidden before --ff_ratio;
-    a stored config (a run's model_config, a saved layer) that lacks an option builds what it
+    dropout 0 by default, 0.1 before; a stored config (a run's model_config, a saved layer) that lacks an option builds what it
     was made with."""
     from hse_tf.layers import AttentionEncoder
     from hse_tf.models import HSEModel
@@ -177,16 +177,18 @@ def test_stored_configs_keep_the_widths_they_were_made_with():
                              "ff_ratio": 1.0}, 6, 20, 5)
     assert new.video_tower.clip_encoder.ff_dim == 8  # a run config without --width_ratio: 1
     stored = new.get_config()  # as a run from before --ff_ratio and --context_layers saved it
-    stored["attention"] = {"layers": 1, "heads": 4, "ff_dim": 0, "dropout": 0.1,
+    stored["attention"] = {"layers": 1, "heads": 4, "ff_dim": 0,
                            "contextual": True, "positions": "sinusoidal", "pooling": "cls"}
     old = model_from_config({"model_config": stored}, 6, 20, 5)
     video = old.video_tower.video_encoder
     assert (video.ff_dim, video.context_layers, video.pooling) == (16, 0, "cls")
+    assert video.dropout == 0.1  # the default before dropout 0
     assert HSEModel.from_config(stored).text_tower.sentence_encoder.ff_dim == 16
     # A model made today with some options saves them all: it loads as it was made.
     made = HSEModel(6, 20, 5, hidden=8, low_encoder="attention", attention={"heads": 2})
     back = HSEModel.from_config(made.get_config()).video_tower.clip_encoder
-    assert (back.ff_dim, back.width, back.pooling, back.heads) == (4, 4, "attention", 2)
+    assert (back.ff_dim, back.width, back.pooling, back.heads, back.dropout) == (
+        4, 4, "attention", 2, 0.0)
     layer = AttentionEncoder(8, contextual=True, context_dim=6).get_config()
     del layer["context_layers"]  # a layer saved before the option
     back = AttentionEncoder.from_config(layer)

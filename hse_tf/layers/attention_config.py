@@ -33,8 +33,9 @@ class AttentionConfig:
                              "--hidden, over clips and sentences --hidden), where --ff_dim is 0 "
                              "(1: COOT's width; 2 before this option, and in runs from before "
                              "it).", lower_bound=0.25, upper_bound=8.0)
-    dropout: float = option(0.1, "Attention encoders: dropout of attention and residuals.",
-                            lower_bound=0.0, upper_bound=0.9)
+    dropout: float = option(0.0, "Attention encoders: dropout of attention and residuals "
+                            "(0: none, the default since 2026-12-04; 0.1 before, and in runs "
+                            "from before).", lower_bound=0.0, upper_bound=0.9)
     positions: str = option("sinusoidal", "Attention encoders: position encoding.",
                             choices=POSITIONS)
     pooling: str = option("attention", "Attention encoders: 'attention' (COOT's attention-aware "
@@ -53,7 +54,8 @@ class AttentionConfig:
 DEFAULTS = AttentionConfig()
 OPTIONS = tuple(f.name for f in dataclasses.fields(AttentionConfig))
 # Runs from before an option existed behave as they did: their configs lack the key.
-BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0, "width_ratio": 1.0}
+BEFORE = {"context_layers": 0, "pooling": "mean_max", "ff_ratio": 2.0, "width_ratio": 1.0,
+          "dropout": 0.1}
 
 
 def with_defaults(options):
