@@ -4,7 +4,7 @@
         [--noise STD] [--settings held,correlated,iid] [--epochs 10] [--seeds 0,1] [--hidden 256]
         [--models fse,hse_gru,hse_attention,attention_contextual,attention_cycle]
         (also: attention_full, attention_ff2, attention_mean_max, attention_warmup,
-        attention_coot)
+        attention_coot, attention_dropout)
         [--extra NAME=FLAGS ...]
 
 --settings: the benchmark's settings (bench/known_answer.SETTINGS): "held" (the default
@@ -29,7 +29,7 @@ own, HSE-GRU and HSE-attention double their R@1 at 5x the time; docs/encoders.md
 bench/reference.py gives the same data's simple read-outs (means, a linear map) as a scale.
 
 --extra NAME=FLAGS adds a row: hse with the given trainer flags, e.g.
-  --extra "ctx=--encoder=attention --contextual"  --extra "cmc=--encoder=attention --w_cmc=0.01"
+  --extra "ctx=--encoder=attention --contextual"  --extra "cmc=--encoder=attention --w_cycle=0.01"
 """
 
 import argparse
